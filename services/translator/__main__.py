@@ -1,0 +1,5 @@
+import asyncio
+
+from services.translator.main import main
+
+asyncio.run(main())

@@ -1,0 +1,30 @@
+"""Composition root of the translator: settings, the projection it reads chains from, the broker."""
+
+import logging
+import os
+
+from faststream import FastStream
+from pymongo import AsyncMongoClient
+
+from services.translator import handlers
+from shared import bus
+from shared.config import Settings
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s translator %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    mongo = AsyncMongoClient(settings.mongo_uri)
+    broker = bus.new_broker(settings.nats_url, "translator")
+    js = await bus.connect(broker)
+    handlers.register(
+        broker,
+        js=js,
+        db=mongo[settings.mongo_db],
+        config=settings.gateway_config(),
+        concurrency=int(os.environ.get("TRANSLATOR_CONCURRENCY", "64")),
+    )
+    try:
+        await FastStream(broker).run()
+    finally:
+        await mongo.close()

@@ -1,0 +1,5 @@
+import asyncio
+
+from services.worker.main import main
+
+asyncio.run(main())

@@ -1,0 +1,61 @@
+"""Talking to Chat Completions backends over one pooled httpx client."""
+
+import json
+import os
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from shared.config import Deployment
+from shared.errors import BackendFailed, ContextLengthExceeded
+
+_CONTEXT_LENGTH_HINTS = ("context_length_exceeded", "maximum context length", "context length")
+
+
+def new_client() -> httpx.AsyncClient:
+    """One client for every backend: pooled keep-alive connections with Nagle off, since a stream
+    of small chunks is latency-bound."""
+    transport = httpx.AsyncHTTPTransport(
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+    )
+    return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(600.0, connect=10.0))
+
+
+async def stream_chat(
+    client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield the parsed ``chat.completion.chunk`` objects of one streamed call.
+
+    Raises ``BackendFailed`` (or ``ContextLengthExceeded``) when the backend refuses or breaks off."""
+    headers = {}
+    if deployment.api_key_env and (key := os.environ.get(deployment.api_key_env)):
+        headers["Authorization"] = f"Bearer {key}"
+    url = deployment.api_base.rstrip("/") + "/chat/completions"
+    try:
+        async with client.stream(
+            "POST", url, json=body, headers=headers, timeout=deployment.timeout_s
+        ) as reply:
+            if reply.status_code >= 400:
+                raise _backend_error(reply.status_code, (await reply.aread()).decode(errors="replace"))
+            async for line in reply.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    return
+                yield json.loads(data)
+    except httpx.HTTPError as exc:
+        raise BackendFailed(f"backend {deployment.name!r} unreachable: {type(exc).__name__}") from exc
+
+
+def _backend_error(status: int, text: str) -> BackendFailed:
+    try:
+        message = json.loads(text)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = text[:500]
+    if status == 400 and any(hint in text.lower() for hint in _CONTEXT_LENGTH_HINTS):
+        return ContextLengthExceeded(message, param="input")
+    return BackendFailed(f"backend answered {status}: {message}")

@@ -1,0 +1,1 @@
+"""What two services or more need: event schemas, subjects, config, ids, errors."""

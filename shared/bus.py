@@ -1,0 +1,34 @@
+"""The NATS connection every service opens the same way: reconnect forever, make sure the log's
+stream exists before any consumer binds to it, and answer health pings."""
+
+from faststream.nats import JStream, NatsBroker
+from nats.js import JetStreamContext
+
+from shared import eventlog, subjects
+
+# Consumers bind to the stream `ensure_stream` made; FastStream must not declare it with its own settings.
+LOG = JStream(subjects.STREAM, declare=False)
+
+
+def new_broker(nats_url: str, service: str) -> NatsBroker:
+    broker = NatsBroker(
+        nats_url,
+        name=service,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        graceful_timeout=10.0,
+    )
+
+    @broker.subscriber(subjects.health(service), queue=service)
+    async def answer_health() -> str:
+        return "ok"
+
+    return broker
+
+
+async def connect(broker: NatsBroker) -> JetStreamContext:
+    """Connect and ensure the stream; call before ``broker.start()`` binds the consumers."""
+    await broker.connect()
+    js = broker.connection.jetstream()
+    await eventlog.ensure_stream(js)
+    return js

@@ -1,0 +1,128 @@
+"""The event log's schemas: every message on the ``RESPONSES`` stream is one of these.
+
+Events are immutable facts named in the past tense. Each carries the envelope ``event_id``
+(also the ``Nats-Msg-Id``, so a re-publish is dropped by JetStream), ``response_id``, ``tenant``
+(the owner: a hash, never a key), ``occurred_at`` and ``v``. A stored event is never renamed or
+reshaped: a new fact is a new class.
+
+``ResponseStreamed`` holds one OpenAI Responses stream event exactly as clients see it, so its
+``type`` is OpenAI's wire name and SSE re-serialises ``payload`` untouched.
+"""
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from shared.ids import derived_id
+from shared.request_model import ResponseCreateRequest
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    v: int = 1
+    event_id: str
+    response_id: str
+    tenant: str
+    occurred_at: float = Field(default_factory=time.time)
+
+
+class ResponseRequested(Event):
+    """A client asked for a response (api → translator, store)."""
+
+    type: Literal["gateway.response.requested"] = "gateway.response.requested"
+    request: ResponseCreateRequest
+    created_at: int
+    # Ancestors named by previous_response_id, oldest first, resolved by the api when it checked
+    # the previous response exists: the translator loads them in one query, the store keeps them.
+    chain: list[str] = []
+
+
+class ChatCallRequested(Event):
+    """The translated request, ready for a chat backend (translator → worker). Holds no secret:
+    the worker picks the deployment and its key."""
+
+    type: Literal["gateway.chat.requested"] = "gateway.chat.requested"
+    model: str
+    chat: dict[str, Any]
+    # The Response object as it stands before any output: what response.created shows.
+    response: dict[str, Any]
+    stream: bool
+
+
+class ResponseDeleted(Event):
+    """The owner deleted a stored response (api → store)."""
+
+    type: Literal["gateway.response.deleted"] = "gateway.response.deleted"
+
+
+StreamEventType = Literal[
+    "response.queued",
+    "response.created",
+    "response.in_progress",
+    "response.completed",
+    "response.failed",
+    "response.incomplete",
+    "response.cancelled",
+    "response.output_item.added",
+    "response.output_item.done",
+    "response.content_part.added",
+    "response.content_part.done",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.refusal.delta",
+    "response.refusal.done",
+    "response.function_call_arguments.delta",
+    "response.function_call_arguments.done",
+    "response.reasoning_text.delta",
+    "response.reasoning_text.done",
+    "response.reasoning_summary_part.added",
+    "response.reasoning_summary_part.done",
+    "response.reasoning_summary_text.delta",
+    "response.reasoning_summary_text.done",
+    "error",
+]
+
+TERMINAL_TYPES = frozenset(
+    {"response.completed", "response.failed", "response.incomplete", "response.cancelled"}
+)
+
+
+class ResponseStreamed(Event):
+    """One Responses stream event (worker → api, store); ``payload`` is the client's JSON."""
+
+    type: StreamEventType
+    sequence_number: int
+    payload: dict[str, Any]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type in TERMINAL_TYPES
+
+    @classmethod
+    def of(cls, payload: dict[str, Any], *, response_id: str, tenant: str) -> "ResponseStreamed":
+        """Wrap a client-facing event. Its id derives from the sequence number, so a redelivered chat
+        call re-emits the same ids and JetStream's duplicate window drops the copies."""
+        seq = payload["sequence_number"]
+        return cls(
+            event_id=derived_id("evt", response_id, seq),
+            response_id=response_id,
+            tenant=tenant,
+            type=payload["type"],
+            sequence_number=seq,
+            payload=payload,
+        )
+
+
+LoggedEvent = Annotated[
+    ResponseRequested | ChatCallRequested | ResponseDeleted | ResponseStreamed,
+    Field(discriminator="type"),
+]
+
+logged_event = TypeAdapter(LoggedEvent)
+
+
+def parse_event(data: bytes | str) -> Event:
+    """Any message of the log, as its event class."""
+    return logged_event.validate_json(data)

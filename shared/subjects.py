@@ -1,0 +1,86 @@
+"""Every NATS subject and stream name, in one place.
+
+One JetStream stream, ``RESPONSES``, holds the log. Each response has its own subjects below
+``resp.<response_id>``, so reading ``resp.<id>.>`` in order is that response's whole history::
+
+    resp.<id>.requested   ResponseRequested   api        -> translator, store
+    resp.<id>.call        ChatCallRequested   translator -> worker
+    resp.<id>.state       STATE_EVENT_TYPES   worker     -> store, api   (lifecycle, items done)
+    resp.<id>.delta       all other events    worker     -> api          (deltas: the store never reads them)
+    resp.<id>.deleted     ResponseDeleted     api        -> store
+
+Core NATS (not stored) carries what is only a signal:
+
+    notify.projected.<id>  store -> api    the projection holds this response's terminal state
+    health.<service>       api -> service  liveness ping, answered by any replica
+"""
+
+STREAM = "RESPONSES"
+STREAM_SUBJECTS = ["resp.>"]
+
+_STATE_SUFFIX = "state"
+_DELTA_SUFFIX = "delta"
+
+
+def requested(response_id: str) -> str:
+    return f"resp.{response_id}.requested"
+
+
+def chat_call(response_id: str) -> str:
+    return f"resp.{response_id}.call"
+
+
+def deleted(response_id: str) -> str:
+    return f"resp.{response_id}.deleted"
+
+
+def response_event(response_id: str, event_type: str) -> str:
+    """Where a Responses stream event of ``event_type`` is logged: token deltas apart from state."""
+    suffix = _DELTA_SUFFIX if _is_delta(event_type) else _STATE_SUFFIX
+    return f"resp.{response_id}.{suffix}"
+
+
+def response_events(response_id: str) -> str:
+    """Everything the client sees of one response: state and deltas, in log order."""
+    return f"resp.{response_id}.*"
+
+
+def history(response_id: str) -> str:
+    """Every logged event of one response, for replay and resume."""
+    return f"resp.{response_id}.>"
+
+
+def projected(response_id: str) -> str:
+    return f"notify.projected.{response_id}"
+
+
+def health(service: str) -> str:
+    return f"health.{service}"
+
+
+ALL_REQUESTED = "resp.*.requested"
+ALL_CHAT_CALLS = "resp.*.call"
+ALL_STATE = f"resp.*.{_STATE_SUFFIX}"
+ALL_DELETED = "resp.*.deleted"
+
+SERVICES = ("translator", "worker", "store")
+
+
+def _is_delta(event_type: str) -> bool:
+    return event_type not in STATE_EVENT_TYPES
+
+
+# The events the projection folds; every other stream event (text, arguments and reasoning
+# deltas, part openings) is only for live clients and replay, so the store never receives it.
+STATE_EVENT_TYPES = frozenset(
+    {
+        "response.queued",
+        "response.created",
+        "response.in_progress",
+        "response.output_item.done",
+        "response.completed",
+        "response.failed",
+        "response.incomplete",
+        "response.cancelled",
+    }
+)

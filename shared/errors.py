@@ -9,8 +9,9 @@
     ├── RateLimited                   429 rate_limit_exceeded
     └── BackendFailed                 (never an HTTP status: the response ends ``failed``)
 
-The API turns these into HTTP responses in one place; the worker turns ``BackendFailed`` into
-the ``error`` of a failed response.
+The API turns these into HTTP responses in one place. Raised after the response was accepted
+(the backend refused, the input could not be translated), an error instead becomes the ``error`` of a
+failed response, whose ``code`` must be one of the few OpenAI defines: ``failure_code``.
 """
 
 from typing import Any
@@ -20,6 +21,7 @@ class GatewayError(Exception):
     status = 500
     type = "server_error"
     code: str | None = "server_error"
+    failure_code = "server_error"
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -36,6 +38,7 @@ class InvalidRequest(GatewayError):
     status = 400
     type = "invalid_request_error"
     code = None
+    failure_code = "invalid_prompt"
 
 
 class ContextLengthExceeded(InvalidRequest):
@@ -64,6 +67,7 @@ class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_exceeded"
     code = "rate_limit_exceeded"
+    failure_code = "rate_limit_exceeded"
 
 
 class BackendFailed(GatewayError):

@@ -10,7 +10,14 @@ from nats.js.api import PubAck, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
 from shared import subjects
-from shared.events import ChatCallRequested, Event, ResponseDeleted, ResponseRequested, ResponseStreamed
+from shared.events import (
+    ChatCallRequested,
+    Event,
+    ResponseCancelRequested,
+    ResponseDeleted,
+    ResponseRequested,
+    ResponseStreamed,
+)
 
 DUPLICATE_WINDOW_S = 120.0
 
@@ -25,6 +32,8 @@ def subject_of(event: Event) -> str:
             return subjects.chat_call(event.response_id)
         case ResponseDeleted():
             return subjects.deleted(event.response_id)
+        case ResponseCancelRequested():
+            return subjects.cancel_requested(event.response_id)
     raise TypeError(f"no subject for {type(event).__name__}")
 
 

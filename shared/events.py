@@ -49,6 +49,16 @@ class ChatCallRequested(Event):
     # The Response object as it stands before any output: what response.created shows.
     response: dict[str, Any]
     stream: bool
+    background: bool = False
+    # A background response's log opens with response.queued (written by the api), so the worker's
+    # events continue the numbering after it.
+    sequence_start: int = 0
+
+
+class ResponseCancelRequested(Event):
+    """The owner asked to stop a background response (api → every worker replica)."""
+
+    type: Literal["gateway.response.cancel_requested"] = "gateway.response.cancel_requested"
 
 
 class ResponseDeleted(Event):
@@ -84,6 +94,7 @@ StreamEventType = Literal[
     "error",
 ]
 
+TERMINAL_STATUSES = frozenset({"completed", "failed", "incomplete", "cancelled"})
 TERMINAL_TYPES = frozenset(
     {"response.completed", "response.failed", "response.incomplete", "response.cancelled"}
 )
@@ -116,7 +127,7 @@ class ResponseStreamed(Event):
 
 
 LoggedEvent = Annotated[
-    ResponseRequested | ChatCallRequested | ResponseDeleted | ResponseStreamed,
+    ResponseRequested | ChatCallRequested | ResponseCancelRequested | ResponseDeleted | ResponseStreamed,
     Field(discriminator="type"),
 ]
 

@@ -8,6 +8,7 @@ One JetStream stream, ``RESPONSES``, holds the log. Each response has its own su
     resp.<id>.state       STATE_EVENT_TYPES   worker     -> store, api   (lifecycle, items done)
     resp.<id>.delta       all other events    worker     -> api          (deltas: the store never reads them)
     resp.<id>.deleted     ResponseDeleted     api        -> store
+    resp.<id>.cancel      ResponseCancelRequested  api   -> every worker (core subscription)
 
 Core NATS (not stored) carries what is only a signal:
 
@@ -34,10 +35,19 @@ def deleted(response_id: str) -> str:
     return f"resp.{response_id}.deleted"
 
 
+def cancel_requested(response_id: str) -> str:
+    return f"resp.{response_id}.cancel"
+
+
 def response_event(response_id: str, event_type: str) -> str:
     """Where a Responses stream event of ``event_type`` is logged: token deltas apart from state."""
     suffix = _DELTA_SUFFIX if _is_delta(event_type) else _STATE_SUFFIX
     return f"resp.{response_id}.{suffix}"
+
+
+def response_event_subjects(response_id: str) -> tuple[str, str]:
+    """The two concrete subjects of ``response_events``, for lookups that take no wildcard."""
+    return f"resp.{response_id}.{_STATE_SUFFIX}", f"resp.{response_id}.{_DELTA_SUFFIX}"
 
 
 def response_events(response_id: str) -> str:
@@ -62,6 +72,7 @@ ALL_REQUESTED = "resp.*.requested"
 ALL_CHAT_CALLS = "resp.*.call"
 ALL_STATE = f"resp.*.{_STATE_SUFFIX}"
 ALL_DELETED = "resp.*.deleted"
+ALL_CANCELS = "resp.*.cancel"
 
 SERVICES = ("translator", "worker", "store")
 

@@ -3,7 +3,10 @@ import os
 import uvicorn
 
 from services.api.main import create_app
+from shared import logs
 from shared.config import Settings
+
+logs.configure("api")
 
 uvicorn.run(
     create_app(Settings.from_env()),

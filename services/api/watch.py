@@ -1,17 +1,26 @@
-"""Following one response live. The api subscribes (core NATS) to the response's subjects *before*
+"""Following one response. Live: the api subscribes (core NATS) to the response's subjects *before*
 it publishes the request, so no event can slip past, and to the store's projected signal, which is
-what makes a finished response visible to every replica before the api answers."""
+what makes a response visible to every replica before the api answers. Resumed: an ordered JetStream
+consumer replays the response's logged events and then follows the new ones, on any replica."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Collection
 from typing import Self
 
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
 
 from shared import subjects
 from shared.events import ResponseStreamed, parse_event
+
+# A stalled client stops the api reading; NATS then drops what exceeds these rather than the api
+# buffering without bound, and the stream resumes from the log (see `ResponseWatch.events`).
+_PENDING_MSGS = 20_000
+_PENDING_BYTES = 32 * 1024 * 1024
 
 
 class ResponseTimedOut(Exception):
@@ -19,15 +28,21 @@ class ResponseTimedOut(Exception):
 
 
 class ResponseWatch:
-    def __init__(self, events: Subscription, projected: Subscription) -> None:
+    def __init__(self, js: JetStreamContext, response_id: str, events: Subscription, projected: Subscription):
+        self._js = js
+        self._response_id = response_id
         self._events = events
         self._projected = projected
 
     @classmethod
-    async def open(cls, nc: Client, response_id: str) -> Self:
-        events = await nc.subscribe(subjects.response_events(response_id))
+    async def open(cls, nc: Client, js: JetStreamContext, response_id: str) -> Self:
+        events = await nc.subscribe(
+            subjects.response_events(response_id),
+            pending_msgs_limit=_PENDING_MSGS,
+            pending_bytes_limit=_PENDING_BYTES,
+        )
         projected = await nc.subscribe(subjects.projected(response_id))
-        return cls(events, projected)
+        return cls(js, response_id, events, projected)
 
     async def close(self) -> None:
         for sub in (self._events, self._projected):
@@ -42,20 +57,18 @@ class ResponseWatch:
         await self.close()
 
     async def events(self, *, deadline_s: float) -> AsyncIterator[ResponseStreamed]:
-        """The client-facing events in order, up to and including the terminal one."""
-        loop = asyncio.get_running_loop()
-        until = loop.time() + deadline_s
-        while True:
-            try:
-                msg = await self._events.next_msg(timeout=max(until - loop.time(), 0.001))
-            except TimeoutError as exc:
-                raise ResponseTimedOut from exc
-            event = parse_event(msg.data)
-            if not isinstance(event, ResponseStreamed):
-                continue  # the request and chat-call events share the wildcard
-            yield event
-            if event.is_terminal:
+        """The client-facing events in order, up to and including the terminal one. Should the live
+        feed skip a number (dropped for a slow client), the rest comes from the log instead."""
+        expected = None
+        async for event in _until_terminal(self._events, deadline_s):
+            if expected is not None and event.sequence_number != expected:
+                async for replayed in replay(
+                    self._js, self._response_id, after=expected - 1, deadline_s=deadline_s
+                ):
+                    yield replayed
                 return
+            expected = event.sequence_number + 1
+            yield event
 
     async def terminal(self, *, deadline_s: float) -> ResponseStreamed:
         async for event in self.events(deadline_s=deadline_s):
@@ -63,10 +76,51 @@ class ResponseWatch:
                 return event
         raise ResponseTimedOut
 
-    async def projected(self, *, timeout_s: float) -> bool:
-        """Wait for the store's signal; False if it did not come in time."""
+    async def projected(self, *, statuses: Collection[str], timeout_s: float) -> bool:
+        """Wait until the store signals it holds one of ``statuses``; False if it did not in time."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout_s
+        while True:
+            try:
+                msg = await self._projected.next_msg(timeout=max(until - loop.time(), 0.001))
+            except TimeoutError:
+                return False
+            if json.loads(msg.data).get("status") in statuses:
+                return True
+
+
+async def replay(
+    js: JetStreamContext, response_id: str, *, after: int, deadline_s: float
+) -> AsyncIterator[ResponseStreamed]:
+    """The logged events of one response after sequence number ``after``, then the live ones."""
+    sub = await js.subscribe(
+        subjects.response_events(response_id),
+        stream=subjects.STREAM,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.ALL,
+        pending_msgs_limit=_PENDING_MSGS,
+        pending_bytes_limit=_PENDING_BYTES,
+    )
+    try:
+        async for event in _until_terminal(sub, deadline_s):
+            if event.sequence_number > after:
+                yield event
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+async def _until_terminal(sub: Subscription, deadline_s: float) -> AsyncIterator[ResponseStreamed]:
+    loop = asyncio.get_running_loop()
+    until = loop.time() + deadline_s
+    while True:
         try:
-            await self._projected.next_msg(timeout=timeout_s)
-        except TimeoutError:
-            return False
-        return True
+            msg = await sub.next_msg(timeout=max(until - loop.time(), 0.001))
+        except TimeoutError as exc:
+            raise ResponseTimedOut from exc
+        event = parse_event(msg.data)
+        if not isinstance(event, ResponseStreamed):
+            continue  # request, chat-call and cancel events share the wildcard
+        yield event
+        if event.is_terminal:
+            return

@@ -35,6 +35,7 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
     """The chat call for a requested response, or, when its input cannot be translated, the events of
     a response that failed before reaching any backend."""
     request = event.request
+    sequence_start = 1 if request.background else 0  # a background log opens with the api's response.queued
     response = requests.build_response(request, response_id=event.response_id, created_at=event.created_at)
     history = await queries.get_chain_docs(db, tenant=event.tenant, ids=event.chain) if event.chain else []
     wanted = requests.referenced_item_ids(request)
@@ -44,7 +45,7 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
             request, history, references=references, replay_reasoning=config.replay_reasoning
         )
     except InvalidRequest as error:
-        return _failed(event, response, error)
+        return _failed(event, response, error, sequence_start)
     call = ChatCallRequested(
         event_id=derived_id("evt", event.response_id, "call"),
         response_id=event.response_id,
@@ -53,11 +54,15 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
         chat=chat,
         response=response,
         stream=request.stream,
+        background=request.background,
+        sequence_start=sequence_start,
     )
     return [call]
 
 
-def _failed(event: ResponseRequested, response: dict, error: InvalidRequest) -> list[Event]:
-    state, opening = stream.start(response)
-    payloads = opening + stream.fail(state, code=error.code or "invalid_request", message=error.message)
+def _failed(
+    event: ResponseRequested, response: dict, error: InvalidRequest, sequence_start: int
+) -> list[Event]:
+    state, opening = stream.start(response, sequence_start=sequence_start)
+    payloads = opening + stream.fail(state, code=error.failure_code, message=error.message)
     return [ResponseStreamed.of(p, response_id=event.response_id, tenant=event.tenant) for p in payloads]

@@ -1,18 +1,17 @@
 """Composition root of the translator: settings, the projection it reads chains from, the broker."""
 
-import logging
 import os
 
 from faststream import FastStream
 from pymongo import AsyncMongoClient
 
 from services.translator import handlers
-from shared import bus
+from shared import bus, logs
 from shared.config import Settings
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s translator %(levelname)s %(message)s")
+    logs.configure("translator")
     settings = Settings.from_env()
     mongo = AsyncMongoClient(settings.mongo_uri)
     broker = bus.new_broker(settings.nats_url, "translator")

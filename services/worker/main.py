@@ -1,17 +1,16 @@
 """Composition root of the worker: settings, the backend client, the broker."""
 
-import logging
 import os
 
 from faststream import FastStream
 
 from services.worker import backends, handlers
-from shared import bus
+from shared import bus, logs
 from shared.config import Settings
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    logs.configure("worker")
     settings = Settings.from_env()
     client = backends.new_client()
     broker = bus.new_broker(settings.nats_url, "worker")
@@ -19,9 +18,11 @@ async def main() -> None:
     handlers.register(
         broker,
         js=js,
+        settings=settings,
         config=settings.gateway_config(),
         client=client,
         concurrency=int(os.environ.get("WORKER_CONCURRENCY", "256")),
+        ack_wait_s=float(os.environ.get("WORKER_ACK_WAIT_S", "30")),
     )
     try:
         await FastStream(broker).run()

@@ -1,7 +1,14 @@
 """One chat call, start to end: route it, stream it from the backend, and turn every chunk into
-Responses events in-process (see docs/architecture.md: no NATS hop per token)."""
+Responses events in-process (see docs/architecture.md: no NATS hop per token).
+
+The backend is read by its own task that only queues chunks; this loop alone turns them into events.
+A cancel or the deadline is just another item in that queue, so a run stops between two events,
+never inside one, and the sequence numbers it published stay dense."""
 
 import asyncio
+import contextlib
+import copy
+import enum
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,26 +23,85 @@ from shared.events import ChatCallRequested, ResponseStreamed
 Publish = Callable[[ResponseStreamed], Awaitable[asyncio.Future[Any]]]
 
 
-async def run_chat_call(
-    call: ChatCallRequested, *, config: GatewayConfig, client: httpx.AsyncClient, publish: Publish
-) -> None:
-    """Emit every event of the response; returns once JetStream has acknowledged all of them."""
-    acks: list[asyncio.Future[Any]] = []
+class Stop(enum.Enum):
+    END = "end"
+    CANCELLED = "cancelled"
+    DEADLINE = "deadline"
 
-    async def emit(payloads: list[dict[str, Any]]) -> None:
-        for payload in payloads:
-            event = ResponseStreamed.of(payload, response_id=call.response_id, tenant=call.tenant)
-            acks.append(await publish(event))
 
-    state, opening = stream.start(call.response)
-    await emit(opening)
-    try:
-        deployment = routing.choose_deployment(config, call.model)
-        body = routing.body_for(call.chat, deployment)
-        async for chunk in backends.stream_chat(client, deployment, body):
-            await emit(stream.on_chunk(state, chunk))
-        ending = stream.finish(state)
-    except GatewayError as error:
-        ending = stream.fail(state, code=error.code or "server_error", message=error.message)
-    await emit(ending)
-    await asyncio.gather(*acks)
+Item = dict[str, Any] | GatewayError | Stop
+
+
+class Run:
+    """A chat call in flight on this worker; ``cancel`` may be called from any handler."""
+
+    def __init__(self, call: ChatCallRequested) -> None:
+        self.call = call
+        self._items: asyncio.Queue[Item] = asyncio.Queue()
+
+    def cancel(self) -> None:
+        self._items.put_nowait(Stop.CANCELLED)
+
+    async def execute(
+        self, *, config: GatewayConfig, client: httpx.AsyncClient, publish: Publish, deadline_s: float
+    ) -> None:
+        """Emit every event of the response; returns once JetStream has acknowledged all of them."""
+        acks: list[asyncio.Future[Any]] = []
+
+        async def emit(payloads: list[dict[str, Any]]) -> None:
+            acks.extend([await publish(self._logged(payload)) for payload in payloads])
+
+        state, opening = stream.start(self.call.response, sequence_start=self.call.sequence_start)
+        await emit(opening)
+        reader = asyncio.create_task(self._read(client, config))
+        deadline = asyncio.get_running_loop().call_later(deadline_s, self._items.put_nowait, Stop.DEADLINE)
+        try:
+            while isinstance(item := await self._items.get(), dict):
+                await emit(stream.on_chunk(state, item))
+        finally:
+            deadline.cancel()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        await emit(_ending(state, item, deadline_s))
+        await asyncio.gather(*acks)
+
+    async def abandon(self, *, after: int, publish: Publish) -> None:
+        """End a response that a worker left half-way (it died): failed, numbered on from the last
+        logged event. Running it again would splice a second generation's deltas onto the first's."""
+        state = stream.StreamState(response=copy.deepcopy(self.call.response), sequence=after + 1)
+        message = "The worker generating this response stopped before it finished."
+        await asyncio.gather(
+            *[
+                await publish(self._logged(p))
+                for p in stream.fail(state, code="server_error", message=message)
+            ]
+        )
+
+    def _logged(self, payload: dict[str, Any]) -> ResponseStreamed:
+        return ResponseStreamed.of(payload, response_id=self.call.response_id, tenant=self.call.tenant)
+
+    async def _read(self, client: httpx.AsyncClient, config: GatewayConfig) -> None:
+        try:
+            deployment = routing.choose_deployment(config, self.call.model)
+            body = routing.body_for(self.call.chat, deployment)
+            async for chunk in backends.stream_chat(client, deployment, body):
+                self._items.put_nowait(chunk)
+            self._items.put_nowait(Stop.END)
+        except GatewayError as error:
+            self._items.put_nowait(error)
+
+
+def _ending(state: stream.StreamState, item: Item, deadline_s: float) -> list[dict[str, Any]]:
+    match item:
+        case Stop.END:
+            return stream.finish(state)
+        case Stop.CANCELLED:
+            return stream.cancel(state)
+        case Stop.DEADLINE:
+            return stream.fail(
+                state, code="timeout", message=f"No answer within the {deadline_s:.0f}s deadline."
+            )
+        case GatewayError():
+            return stream.fail(state, code=item.failure_code, message=item.message)
+    raise AssertionError(item)

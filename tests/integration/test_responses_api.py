@@ -59,7 +59,7 @@ def test_three_turn_chain_sends_whole_history_across_models(client, mock_llm):
     )
     assert third.output_text == "echo: three"
     sent = mock_llm.requests()
-    assert [r["body"]["model"] for r in sent] == ["upstream-1", "upstream-2", "upstream-1"]
+    assert [r["body"]["model"] for r in sent] == ["mock-1", "mock-2", "mock-1"]
     assert sent[0]["body"]["messages"] == [
         {"role": "system", "content": "Only on turn one."},
         {"role": "user", "content": "one"},

@@ -1,8 +1,9 @@
-"""``/v1/responses``: create (plain or streamed), retrieve, delete, list input items."""
+"""``/v1/responses``: create (plain, streamed or in the background), retrieve (or resume its
+stream), cancel, delete, list input items."""
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -10,19 +11,28 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from services.api import sse, validation
 from services.api.deps import Gateway, GatewayDep, TenantDep
-from services.api.watch import ResponseTimedOut, ResponseWatch
+from services.api.watch import ResponseTimedOut, ResponseWatch, replay
 from services.store import queries
+from services.translator.requests import build_response
 from shared import eventlog
 from shared.errors import GatewayError, InvalidRequest, NotFound
-from shared.events import ResponseDeleted, ResponseRequested
+from shared.events import (
+    TERMINAL_STATUSES,
+    ResponseCancelRequested,
+    ResponseDeleted,
+    ResponseRequested,
+    ResponseStreamed,
+)
 from shared.ids import derived_id, new_id
+from shared.request_model import ResponseCreateRequest
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
 
-# How long a finished response waits for the store before the api answers anyway: the store being
-# down must not hang clients, only delay visibility.
+# How long the api waits for the store before answering anyway: the store being down must not hang
+# clients, only delay when others can read the response.
 PROJECTION_WAIT_S = 5.0
+_ANY_STATUS = frozenset({"queued", "in_progress", *TERMINAL_STATUSES})
 
 
 @router.post("/responses")
@@ -31,39 +41,61 @@ async def create_response(request: Request, gateway: GatewayDep, tenant: TenantD
     validation.check_request(body, gateway.config)
     chain = await _chain_before(gateway, tenant, body.previous_response_id)
     response_id = new_id("resp")
-    requested = ResponseRequested(
-        event_id=derived_id("evt", response_id, "requested"),
-        response_id=response_id,
-        tenant=tenant,
-        request=body,
-        created_at=int(time.time()),
-        chain=chain,
-    )
-    watch = await ResponseWatch.open(gateway.nc, response_id)
+    events = _opening_events(body, response_id=response_id, tenant=tenant, chain=chain)
+    watch = await ResponseWatch.open(gateway.nc, gateway.js, response_id)
     try:
-        await eventlog.append(gateway.js, requested)
+        for event in events:
+            await eventlog.append(gateway.js, event)
     except BaseException:
         await watch.close()
         raise
     deadline = gateway.settings.request_deadline_s
     if body.stream:
-        return StreamingResponse(
-            _stream(watch, wait_projection=body.store, deadline_s=deadline), media_type="text/event-stream"
-        )
+        return _sse(_live(watch, wait_projection=body.store, deadline_s=deadline), deadline_s=deadline)
     async with watch:
+        if body.background:
+            await _await_projection(watch, response_id, _ANY_STATUS)
+            return JSONResponse(events[-1].payload["response"])
         try:
             final = await watch.terminal(deadline_s=deadline)
         except ResponseTimedOut:
             raise _timed_out(deadline) from None
         if body.store:
-            await _await_projection(watch, response_id)
+            await _await_projection(watch, response_id, TERMINAL_STATUSES)
     return JSONResponse(final.payload["response"])
 
 
 @router.get("/responses/{response_id}")
-async def get_response(response_id: str, gateway: GatewayDep, tenant: TenantDep) -> object:
+async def get_response(
+    response_id: str,
+    gateway: GatewayDep,
+    tenant: TenantDep,
+    stream: bool = False,
+    starting_after: Annotated[int, Query(ge=-1)] = -1,
+) -> object:
     doc = await _stored(gateway, tenant, response_id)
+    if stream:
+        deadline = gateway.settings.request_deadline_s
+        return _sse(
+            replay(gateway.js, response_id, after=starting_after, deadline_s=deadline), deadline_s=deadline
+        )
     return JSONResponse(doc["response"])
+
+
+@router.post("/responses/{response_id}/cancel")
+async def cancel_response(response_id: str, gateway: GatewayDep, tenant: TenantDep) -> object:
+    doc = await _stored(gateway, tenant, response_id)
+    if not doc["response"].get("background"):
+        raise InvalidRequest("Cannot cancel a synchronous response.", param="response_id")
+    if doc["status"] in TERMINAL_STATUSES:
+        return JSONResponse(doc["response"])  # cancelling again, or too late: the outcome stands
+    cancel = ResponseCancelRequested(
+        event_id=derived_id("evt", response_id, "cancel"), response_id=response_id, tenant=tenant
+    )
+    async with await ResponseWatch.open(gateway.nc, gateway.js, response_id) as watch:
+        await eventlog.append(gateway.js, cancel)
+        await _await_projection(watch, response_id, TERMINAL_STATUSES)
+    return JSONResponse((await _stored(gateway, tenant, response_id))["response"])
 
 
 @router.delete("/responses/{response_id}")
@@ -72,9 +104,9 @@ async def delete_response(response_id: str, gateway: GatewayDep, tenant: TenantD
     deleted = ResponseDeleted(
         event_id=derived_id("evt", response_id, "deleted"), response_id=response_id, tenant=tenant
     )
-    async with await ResponseWatch.open(gateway.nc, response_id) as watch:
+    async with await ResponseWatch.open(gateway.nc, gateway.js, response_id) as watch:
         await eventlog.append(gateway.js, deleted)
-        await _await_projection(watch, response_id)
+        await _await_projection(watch, response_id, {"deleted"})
     return {"id": response_id, "object": "response.deleted", "deleted": True}
 
 
@@ -89,6 +121,27 @@ async def list_input_items(
 ) -> object:
     doc = await _stored(gateway, tenant, response_id)
     return queries.page_input_items(doc, limit=limit, order=order, after=after)
+
+
+def _opening_events(
+    body: ResponseCreateRequest, *, response_id: str, tenant: str, chain: list[str]
+) -> list[ResponseRequested | ResponseStreamed]:
+    """What the api logs for a new response: the request, and for a background one its queued state,
+    so that it can be read, streamed and cancelled before any worker takes it."""
+    created_at = int(time.time())
+    requested = ResponseRequested(
+        event_id=derived_id("evt", response_id, "requested"),
+        response_id=response_id,
+        tenant=tenant,
+        request=body,
+        created_at=created_at,
+        chain=chain,
+    )
+    if not body.background:
+        return [requested]
+    queued = build_response(body, response_id=response_id, created_at=created_at, status="queued")
+    payload = {"type": "response.queued", "sequence_number": 0, "response": queued}
+    return [requested, ResponseStreamed.of(payload, response_id=response_id, tenant=tenant)]
 
 
 async def _stored(gateway: Gateway, tenant: str, response_id: str) -> dict:
@@ -112,30 +165,41 @@ async def _chain_before(gateway: Gateway, tenant: str, previous_id: str | None) 
     return [*doc.get("chain", []), previous_id]
 
 
-async def _stream(watch: ResponseWatch, *, wait_projection: bool, deadline_s: float) -> AsyncIterator[bytes]:
-    sequence_number = -1
+async def _live(
+    watch: ResponseWatch, *, wait_projection: bool, deadline_s: float
+) -> AsyncIterator[ResponseStreamed]:
     async with watch:
-        try:
-            async for event in watch.events(deadline_s=deadline_s):
-                if event.is_terminal and wait_projection:
-                    await _await_projection(watch, event.response_id)
-                sequence_number = event.sequence_number
-                yield sse.frame(event.payload)
-        except ResponseTimedOut:
-            error = _timed_out(deadline_s)
-            yield sse.frame(
-                {
-                    "type": "error",
-                    "code": error.code,
-                    "message": error.message,
-                    "param": None,
-                    "sequence_number": sequence_number + 1,
-                }
-            )
+        async for event in watch.events(deadline_s=deadline_s):
+            if event.is_terminal and wait_projection:
+                await _await_projection(watch, event.response_id, TERMINAL_STATUSES)
+            yield event
 
 
-async def _await_projection(watch: ResponseWatch, response_id: str) -> None:
-    if not await watch.projected(timeout_s=PROJECTION_WAIT_S):
+def _sse(events: AsyncIterator[ResponseStreamed], *, deadline_s: float) -> StreamingResponse:
+    return StreamingResponse(_frames(events, deadline_s=deadline_s), media_type="text/event-stream")
+
+
+async def _frames(events: AsyncIterator[ResponseStreamed], *, deadline_s: float) -> AsyncIterator[bytes]:
+    sequence_number = -1
+    try:
+        async for event in events:
+            sequence_number = event.sequence_number
+            yield sse.frame(event.payload)
+    except ResponseTimedOut:
+        error = _timed_out(deadline_s)
+        yield sse.frame(
+            {
+                "type": "error",
+                "code": error.code,
+                "message": error.message,
+                "param": None,
+                "sequence_number": sequence_number + 1,
+            }
+        )
+
+
+async def _await_projection(watch: ResponseWatch, response_id: str, statuses: Collection[str]) -> None:
+    if not await watch.projected(statuses=statuses, timeout_s=PROJECTION_WAIT_S):
         log.warning("store did not project %s within %.0fs", response_id, PROJECTION_WAIT_S)
 
 

@@ -1,0 +1,1 @@
+"""The benchmark harness: ``python -m bench`` (``just bench``); see ``bench/README.md``."""

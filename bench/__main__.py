@@ -1,0 +1,70 @@
+"""``python -m bench [--quick]``: the gateway against its backend and against LiteLLM; see README.md."""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import report
+from bench.run import Plan, run
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+TARGETS = ("direct", "gateway", "litellm")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def parse_plan(argv: list[str] | None = None) -> tuple[Plan, Path]:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short cells and smaller scenarios (~1.5 min)")
+    parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated subset of %(default)s")
+    parser.add_argument("--concurrency", type=_ints, default=(1, 16, 64), help="default: 1,16,64")
+    parser.add_argument("--duration", type=float, help="measured seconds per cell (default 8, quick 2)")
+    parser.add_argument(
+        "--warmup", type=float, help="unmeasured seconds before each cell (default 1, quick 0.5)"
+    )
+    parser.add_argument("--tokens", type=int, default=16, help="output tokens per mock reply")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="mock's wait before each streamed token")
+    parser.add_argument("--chain-depths", type=_ints, default=(1, 10, 100), help="default: 1,10,100")
+    parser.add_argument("--chain-samples", type=int, help="requests per depth (default 30, quick 10)")
+    parser.add_argument("--streams", type=int, help="streams held open at once (default 1000, quick 200)")
+    parser.add_argument(
+        "--hold", type=float, help="seconds each held stream stays open (default 12, quick 6)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where JSON and PNG go")
+    args = parser.parse_args(argv)
+    unknown = set(args.targets.split(",")) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    quick = args.quick
+    plan = Plan(
+        targets=tuple(t for t in TARGETS if t in args.targets.split(",")),
+        concurrency=args.concurrency,
+        duration_s=args.duration if args.duration is not None else (2.0 if quick else 8.0),
+        warmup_s=args.warmup if args.warmup is not None else (0.5 if quick else 1.0),
+        tokens=args.tokens,
+        delay_ms=args.delay_ms,
+        chain_depths=args.chain_depths,
+        chain_samples=args.chain_samples or (10 if quick else 30),
+        streams=args.streams if args.streams is not None else (200 if quick else 1000),
+        hold_s=args.hold or (6.0 if quick else 12.0),
+        work_dir=Path(tempfile.mkdtemp(prefix="bench-")),
+    )
+    return plan, args.out
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan, out_dir = parse_plan(argv)
+    print(f"bench: logs and data under {plan.work_dir}", file=sys.stderr)
+    results = run(plan)
+    print(report.render(results))
+    paths = report.write(results, out_dir, time.strftime("%Y%m%d-%H%M%S"))
+    print("\nwrote " + ", ".join(str(p) for p in paths))
+    return 0 if all(not t["error"] for t in results["targets"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Turning results into what a person reads: text tables, the goals check, JSON files and a PNG plot.
+
+``results`` is the dict ``python -m bench`` writes as JSON: ``meta``, ``cells`` (one ``stats.summary``
+each), ``targets``, ``chain_depth``, ``open_streams``, ``goals``.
+"""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.load import OUTSIDE
+
+Results = dict[str, Any]
+Row = dict[str, Any]
+
+# Processes in the order columns show them; names not listed follow in the order met.
+PROCESS_ORDER = ("api", "translator", "worker", "store", "nats", "mongo", "litellm", "mock", "loadgen")
+SERVICES = ("api", "translator", "worker", "store")  # our own code, without NATS and the Mongo stand-in
+TARGET_ORDER = ("direct", "gateway", "litellm")
+
+GOAL_ADDED_MS = 2.0
+GOAL_THROUGHPUT_RATIO = 10.0
+GOAL_CHAIN_MS = 2.0
+
+
+def _cell(results: Results, target: str, mode: str, concurrency: int) -> Row | None:
+    return next(
+        (
+            c
+            for c in results["cells"]
+            if (c["target"], c["mode"], c["concurrency"]) == (target, mode, concurrency)
+        ),
+        None,
+    )
+
+
+def goals(results: Results) -> list[Row]:
+    """Pure: each goal of the issue with the measured value; ``met`` None when it could not be measured."""
+    ours_ns = _cell(results, "gateway", "non-stream", 1) or {}
+    ours_st = _cell(results, "gateway", "stream", 1) or {}
+    checks: list[tuple[str, float | None, float, str]] = [
+        ("added p50 latency, non-stream, c=1", ours_ns.get("added_p50_ms"), GOAL_ADDED_MS, "ms <="),
+        ("added time to first token p50, c=1", ours_st.get("added_ttft_p50_ms"), GOAL_ADDED_MS, "ms <="),
+    ]
+    for mode in ("non-stream", "stream"):
+        ours = (_cell(results, "gateway", mode, 16) or {}).get("rps")
+        theirs = (_cell(results, "litellm", mode, 16) or {}).get("rps")
+        ratio = round(ours / theirs, 1) if ours and theirs else None
+        checks.append((f"throughput vs LiteLLM, {mode}, c=16", ratio, GOAL_THROUGHPUT_RATIO, "x >="))
+    depths = (results.get("chain_depth") or {}).get("depths") or {}
+    deep, shallow = (depths.get(d, {}).get("p50_ms") for d in ("100", "1"))
+    chain = round(deep - shallow, 3) if deep is not None and shallow is not None else None
+    checks.append(("100-turn chain minus 1-turn chain, p50", chain, GOAL_CHAIN_MS, "ms <="))
+    rows = []
+    for name, value, limit, unit in checks:
+        met = None if value is None else (value >= limit if ">=" in unit else value <= limit)
+        rows.append({"goal": name, "value": value, "limit": limit, "unit": unit, "met": met})
+    return rows
+
+
+def _fmt(value: object, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+def _sorted_cells(results: Results) -> list[Row]:
+    def key(c: Row) -> tuple[int, str, int]:
+        rank = TARGET_ORDER.index(c["target"]) if c["target"] in TARGET_ORDER else len(TARGET_ORDER)
+        return rank, c["mode"], c["concurrency"]
+
+    return sorted(results["cells"], key=key)
+
+
+def latency_table(results: Results) -> str:
+    header = ["target", "mode", "conc", "req/s", "p50 ms", "p99 ms", "+p50 ms", "ttft p50", "+ttft", "errors"]
+    rows = []
+    for c in _sorted_cells(results):
+        lead = [c["target"], c["mode"], str(c["concurrency"])]
+        if not c["requests"]:
+            rows.append([*lead, "FAILED", "", "", "", "", "", _fmt(c["errors"])])
+            continue
+        figures = [
+            c["rps"],
+            c["p50_ms"],
+            c["p99_ms"],
+            c["added_p50_ms"],
+            c["ttft_p50_ms"],
+            c["added_ttft_p50_ms"],
+        ]
+        rows.append([*lead, *(_fmt(v) for v in figures), _fmt(c["errors"])])
+    return _table(header, rows)
+
+
+def _process_names(results: Results, key: str) -> list[str]:
+    seen = {name for c in results["cells"] for name in c.get(key, {})}
+    return [p for p in PROCESS_ORDER if p in seen] + sorted(seen.difference(PROCESS_ORDER))
+
+
+def cpu_table(results: Results) -> str:
+    """CPU milliseconds per request of each process; ``services`` sums our four services, ``system``
+    every process of the target (with NATS and the Mongo stand-in for ours)."""
+    names = _process_names(results, "cpu_ms_per_request")
+    rows = []
+    for c in _sorted_cells(results):
+        if not c["requests"]:
+            continue
+        cpu = c["cpu_ms_per_request"]
+        services = sum(cpu[n] for n in SERVICES if cpu.get(n) is not None) or None
+        system = sum(v for name, v in cpu.items() if name not in OUTSIDE and v is not None) or None
+        figures = [*(cpu.get(n) for n in names), services, system, c["other_cpu_pct"]]
+        rows.append([c["target"], c["mode"], str(c["concurrency"]), *(_fmt(v) for v in figures)])
+    return _table(["target", "mode", "conc", *names, "services", "system", "other %"], rows)
+
+
+def rss_table(results: Results) -> str:
+    """Peak resident memory (VmHWM) of each process over the whole run of its target."""
+    names = _process_names(results, "peak_rss_mb")
+    rows = []
+    for target in TARGET_ORDER:
+        cells = [c for c in results["cells"] if c["target"] == target and c["peak_rss_mb"]]
+        if not cells:
+            continue
+        peak = {n: max(c["peak_rss_mb"].get(n, 0) for c in cells) for n in names}
+        system = sum(v for n, v in peak.items() if n not in OUTSIDE)
+        rows.append([target, *(_fmt(peak[n] or None, 1) for n in names), _fmt(system or None, 1)])
+    return _table(["target", *names, "system"], rows)
+
+
+def chain_table(results: Results) -> str:
+    chain = results.get("chain_depth")
+    if not chain:
+        return "chain depth: not measured"
+    if "error" in chain:
+        return f"chain depth: FAILED: {chain['error']}"
+    base = chain["depths"].get("1", {}).get("p50_ms")
+    rows = [
+        [depth, _fmt(v["p50_ms"]), _fmt(v["p99_ms"]), _fmt(None if base is None else v["p50_ms"] - base)]
+        for depth, v in chain["depths"].items()
+    ]
+    header = ["depth", "p50 ms", "p99 ms", "vs depth 1"]
+    return f"chain of {max(map(int, chain['depths']))} turns built in {chain['build_s']} s\n" + _table(
+        header, rows
+    )
+
+
+def streams_table(results: Results) -> str:
+    held = results.get("open_streams")
+    if not held:
+        return "open streams: not measured"
+    if "error" in held:
+        return f"open streams: FAILED: {held['error']}"
+    rows = [[name, _fmt(v["baseline"], 1), _fmt(v["peak"], 1)] for name, v in held["rss_mb"].items()]
+    system = [v for name, v in held["rss_mb"].items() if name not in OUTSIDE]
+    rows.append(["system", *(_fmt(sum(v[k] for v in system), 1) for k in ("baseline", "peak"))])
+    title = (
+        f"{held['streams']} streams: {held['peak_open']} open at once at peak, {held['finished']} finished,"
+        f" {held['failed']} failed; {held['kb_per_stream']} KB per stream over the servers' baseline"
+    )
+    if held["first_error"]:
+        title += f"\n  first error: {held['first_error'][:200]}"
+    return title + "\n" + _table(["process", "RSS MB before", "RSS MB at peak"], rows)
+
+
+def goals_text(results: Results) -> str:
+    lines = []
+    for g in results["goals"]:
+        mark = {True: "met", False: "MISSED", None: "n/a"}[g["met"]]
+        lines.append(f"  [{mark:>6}] {g['goal']}: {_fmt(g['value'])} (goal {g['unit']} {g['limit']})")
+    return "\n".join(lines)
+
+
+def failures_text(results: Results) -> str:
+    failed = [c for c in _sorted_cells(results) if c["first_error"]]
+    lines = [
+        f"  {c['target']} {c['mode']} c={c['concurrency']}: {c['errors']} errors,"
+        f" first: {c['first_error'][:300]}"
+        for c in failed
+    ]
+    lines += [f"  {name}: {t['error']}" for name, t in results["targets"].items() if t.get("error")]
+    return "\n".join(lines)
+
+
+def render(results: Results) -> str:
+    meta = results["meta"]
+    parts = [
+        f"bench {meta['started_at']}  ({meta['cpus']} CPUs, load average at start {meta['loadavg_start']},"
+        f" LiteLLM {meta.get('litellm_version') or '-'}, {meta['tokens']} tokens per reply)",
+        "",
+        "Latency and throughput (ms; + = added over direct to the backend, same mode and concurrency)",
+        latency_table(results),
+        "",
+        "CPU ms per request",
+        cpu_table(results),
+        "",
+        "Peak RSS MB (VmHWM)",
+        rss_table(results),
+        "",
+        chain_table(results),
+        "",
+        streams_table(results),
+        "",
+        "Goals",
+        goals_text(results),
+    ]
+    if failures := failures_text(results):
+        parts += ["", "Failures", failures]
+    return "\n".join(parts)
+
+
+def write(results: Results, out_dir: Path, stamp: str) -> list[Path]:
+    """``<stamp>.json``, ``latest.json`` and ``latest.png`` under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2)
+    paths = [out_dir / f"{stamp}.json", out_dir / "latest.json"]
+    for path in paths:
+        path.write_text(text)
+    from bench import plot  # matplotlib loads slowly; only a finished run needs it
+
+    paths.append(plot.draw(results, out_dir / "latest.png"))
+    return paths

@@ -1,0 +1,5 @@
+import asyncio
+
+from services.store.main import main
+
+asyncio.run(main())

@@ -1,0 +1,149 @@
+"""The projection's rules: the MongoDB write each logged event makes. Pure: no I/O.
+
+One document per stored response, ``_id = response_id``::
+
+    tenant                                                  every event (the owner never changes)
+    created_at, request, chain, input_items, expires_at     ResponseRequested
+    status, response, state_rank                            the highest-ranked lifecycle ResponseStreamed
+    deleted                                                 ResponseDeleted, which leaves a tombstone
+
+Replicas apply events concurrently and JetStream redelivers, so every write is an upsert whose
+filter makes it idempotent and order-independent: a request's fields are immutable facts, set
+whole; a lifecycle event applies only while its rank beats the stored one; nothing applies to a
+tombstone. Folding the log in any order, any number of times, ends in the same document.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.events import TERMINAL_TYPES, Event, ResponseDeleted, ResponseRequested, ResponseStreamed
+from shared.ids import derived_id
+from shared.request_model import InputItem
+
+Doc = dict[str, Any]
+
+# The stream events that carry the whole Response object. ``response.output_item.done`` also reaches
+# the store but is skipped: the terminal event carries the full output, and a response still in
+# progress is shown without its finished items rather than with a partial copy to keep in order.
+LIFECYCLE_TYPES = frozenset({"response.queued", "response.created", "response.in_progress"}) | TERMINAL_TYPES
+
+# A terminal event outranks every non-terminal one whatever their sequence numbers, so a late
+# ``in_progress`` (or one re-emitted by a retried chat call) can never reopen a finished response.
+_TERMINAL_RANK = 1 << 40
+
+# What a deletion erases; the tombstone keeps only its owner, the flag and its own expiry.
+_CONTENT_FIELDS = ("created_at", "request", "chain", "input_items", "status", "response", "state_rank")
+
+_ID_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
+
+
+@dataclass(frozen=True)
+class Write:
+    """One ``update_one(filter, update, upsert=True)`` on the responses collection."""
+
+    filter: Doc
+    update: Doc
+
+
+def write_for(event: Event, *, ttl_s: int) -> Write | None:
+    """The write that folds ``event`` into its response's document, or None if it changes nothing."""
+    match event:
+        case ResponseRequested():
+            return _requested(event, ttl_s) if event.request.store else None
+        case ResponseStreamed() if event.type in LIFECYCLE_TYPES:
+            return _streamed(event, ttl_s)
+        case ResponseDeleted():
+            return _deleted(event, ttl_s)
+    return None
+
+
+def projected_signal(event: Event) -> Doc | None:
+    """What the store tells the api once ``event`` is projected, if the api may be waiting for it."""
+    match event:
+        # A background response is answered once its queued state is readable, any other at its end.
+        case ResponseStreamed() if event.is_terminal or event.type == "response.queued":
+            return {"status": event.payload["response"]["status"]}
+        case ResponseDeleted():
+            return {"status": "deleted"}
+    return None
+
+
+def _requested(event: ResponseRequested, ttl_s: int) -> Write:
+    facts = {
+        "tenant": event.tenant,
+        "created_at": event.created_at,
+        "request": event.request.model_dump(mode="json"),
+        "chain": event.chain,
+        "input_items": _input_items(event),
+        "expires_at": _expiry(event.created_at, ttl_s),
+    }
+    return Write(
+        filter={"_id": event.response_id, "deleted": {"$ne": True}},
+        # A lifecycle event processed first has already set the status; the request must not reset it.
+        update={"$set": facts, "$setOnInsert": {"status": "queued"}},
+    )
+
+
+def _streamed(event: ResponseStreamed, ttl_s: int) -> Write | None:
+    response = event.payload["response"]
+    if response.get("store") is False:
+        return None
+    rank = event.sequence_number + (_TERMINAL_RANK if event.is_terminal else 0)
+    return Write(
+        # `$not: {$gte}` also matches a document without a rank yet (made by the request alone).
+        filter={"_id": event.response_id, "deleted": {"$ne": True}, "state_rank": {"$not": {"$gte": rank}}},
+        update={
+            "$set": {
+                "tenant": event.tenant,
+                "response": response,
+                "status": response["status"],
+                "state_rank": rank,
+            },
+            # Expire even if the request event never lands; the request sets the same instant.
+            "$setOnInsert": {"expires_at": _expiry(response.get("created_at", event.occurred_at), ttl_s)},
+        },
+    )
+
+
+def _deleted(event: ResponseDeleted, ttl_s: int) -> Write:
+    return Write(
+        filter={"_id": event.response_id},
+        update={
+            # The expiry restarts at the deletion so the tombstone outlives any redelivery of the
+            # request, and it is the same whether the request was projected before or after.
+            "$set": {
+                "tenant": event.tenant,
+                "deleted": True,
+                "expires_at": _expiry(event.occurred_at, ttl_s),
+            },
+            "$unset": dict.fromkeys(_CONTENT_FIELDS, ""),
+        },
+    )
+
+
+def _input_items(event: ResponseRequested) -> list[Doc]:
+    """The input as OpenAI lists it: each item with an id (derived, so replay keeps it) and message
+    content as a list of parts."""
+    items = event.request.input_items()
+    return [_stored_item(item, event.response_id, index) for index, item in enumerate(items)]
+
+
+def _stored_item(item: InputItem, response_id: str, index: int) -> Doc:
+    stored = item.model_dump(mode="json", exclude_none=True)
+    if "id" not in stored:
+        prefix = _ID_PREFIXES.get(stored["type"], "item")
+        stored["id"] = derived_id(prefix, response_id, "input", index)
+    if stored["type"] == "message" and isinstance(stored["content"], str):
+        stored["content"] = [_text_part(stored["role"], stored["content"])]
+    return stored
+
+
+def _text_part(role: str, text: str) -> Doc:
+    if role == "assistant":
+        return {"type": "output_text", "text": text, "annotations": []}
+    return {"type": "input_text", "text": text}
+
+
+def _expiry(timestamp: float, ttl_s: int) -> datetime:
+    return datetime.fromtimestamp(timestamp + ttl_s, tz=UTC)

@@ -1,0 +1,61 @@
+"""Reads of the projection, for the api and the translator. Every read is scoped to the owner, and
+a deleted response (a tombstone) reads as missing."""
+
+from typing import Any, Literal
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.store.repository import responses
+
+Doc = dict[str, Any]
+
+_LIVE = {"deleted": {"$ne": True}}
+
+
+async def get_response_doc(db: AsyncDatabase, *, tenant: str, response_id: str) -> Doc | None:
+    """The stored document of one response, or None if it is missing, deleted or someone else's."""
+    return await responses(db).find_one({"_id": response_id, "tenant": tenant, **_LIVE})
+
+
+async def get_chain_docs(db: AsyncDatabase, *, tenant: str, ids: list[str]) -> list[Doc]:
+    """The documents of ``ids`` in that order, in one query; missing or deleted ones are skipped."""
+    cursor = responses(db).find({"_id": {"$in": ids}, "tenant": tenant, **_LIVE})
+    found = {doc["_id"]: doc async for doc in cursor}
+    return [found[i] for i in ids if i in found]
+
+
+async def find_items(db: AsyncDatabase, *, tenant: str, item_ids: list[str]) -> dict[str, Doc]:
+    """Input or output items of the tenant's stored responses, by item id (for ``item_reference``)."""
+    wanted = set(item_ids)
+    query = {
+        "tenant": tenant,
+        **_LIVE,
+        "$or": [{"input_items.id": {"$in": item_ids}}, {"response.output.id": {"$in": item_ids}}],
+    }
+    found: dict[str, Doc] = {}
+    async for doc in responses(db).find(query, {"input_items": 1, "response.output": 1}):
+        for item in [*doc.get("input_items", []), *doc.get("response", {}).get("output", [])]:
+            # A reference carries the id of the item it points at; it is not that item.
+            if item.get("id") in wanted and item.get("type") != "item_reference":
+                found[item["id"]] = item
+    return found
+
+
+def page_input_items(doc: Doc, *, limit: int, order: Literal["asc", "desc"], after: str | None) -> Doc:
+    """One page of a response's input items, shaped as OpenAI's ``ResponseItemList``. ``desc`` is
+    newest first; ``after`` is the id of the last item of the previous page (an unknown id gives an
+    empty page rather than the first one again)."""
+    items = list(doc.get("input_items", []))
+    if order == "desc":
+        items.reverse()
+    if after is not None:
+        ids = [item["id"] for item in items]
+        items = items[ids.index(after) + 1 :] if after in ids else []
+    page = items[:limit]
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+        "has_more": len(items) > limit,
+    }

@@ -1,0 +1,41 @@
+"""Earlier turns of a ``previous_response_id`` chain → Chat Completions messages.
+
+Each stored turn contributes its input items, then its output items. Its ``instructions`` are never
+carried over: OpenAI applies a response's instructions to that response only.
+"""
+
+from typing import Any
+
+from services.translator import items
+
+Doc = dict[str, Any]
+
+
+def chain_items(history: list[Doc]) -> list[items.Item]:
+    """Every item of the chain, oldest first: each turn's input, then its output."""
+    return [item for doc in history for item in (*doc.get("input_items", []), *_output(doc))]
+
+
+def chain_index(history: list[Doc]) -> dict[str, items.Item]:
+    """The chain's items by id, so an ``item_reference`` can name an earlier item."""
+    return {
+        item["id"]: item
+        for item in chain_items(history)
+        if item.get("id") and item.get("type") != "item_reference"
+    }
+
+
+def fold_history(history: list[Doc], *, replay_reasoning: bool = False) -> list[items.Message]:
+    """Chat messages for the earlier turns, oldest first."""
+    index = chain_index(history)
+    # A stored turn may reference an item from outside the chain (it was resolved when that turn ran);
+    # an old turn must not fail every later one, so such a reference is left out.
+    resolvable = [
+        item for item in chain_items(history) if item.get("type") != "item_reference" or item["id"] in index
+    ]
+    return items.to_messages(resolvable, references=index, replay_reasoning=replay_reasoning)
+
+
+def _output(doc: Doc) -> list[items.Item]:
+    response = doc.get("response") or {}
+    return list(response.get("output") or [])

@@ -1,0 +1,254 @@
+"""Responses items (input items, and output items of earlier turns) → Chat Completions messages.
+
+Items arrive as plain dicts: the stored chain holds dicts, and the current request's typed items are
+dumped before they come here, so one path serves both.
+"""
+
+import base64
+import binascii
+import mimetypes
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import InvalidRequest
+
+Item = dict[str, Any]
+Message = dict[str, Any]
+
+# Mime types that are text even though they are not text/*: inlined, since every backend reads text
+# while few accept a chat `file` part.
+_TEXT_MIMES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/yaml",
+        "application/x-yaml",
+        "application/javascript",
+        "application/x-javascript",
+        "application/x-sh",
+        "application/sql",
+        "application/toml",
+        "application/x-ndjson",
+    }
+)
+_TEXT_SUFFIXES = (
+    ".md",
+    ".yaml",
+    ".yml",
+    ".toml",
+    ".ini",
+    ".cfg",
+    ".log",
+    ".jsonl",
+    ".ts",
+    ".tsx",
+    ".rs",
+    ".go",
+)
+
+
+@dataclass
+class _Fold:
+    """Messages being built, plus what waits for the next message."""
+
+    references: Mapping[str, Item]
+    replay_reasoning: bool
+    messages: list[Message] = field(default_factory=list)
+    # Reasoning text waiting for the assistant message it preceded.
+    reasoning: list[str] = field(default_factory=list)
+    # Non-text parts of tool outputs: a tool message holds only text, and nothing may sit between an
+    # assistant's tool_calls and its tool messages, so they follow as one user message.
+    tool_media: list[dict[str, Any]] = field(default_factory=list)
+
+
+def to_messages(
+    items: Iterable[Item], *, references: Mapping[str, Item] | None = None, replay_reasoning: bool = False
+) -> list[Message]:
+    """Chat messages for ``items`` in order. ``references`` resolves ``item_reference`` items."""
+    fold = _Fold(references=references or {}, replay_reasoning=replay_reasoning)
+    for item in items:
+        _add(fold, item)
+    _flush_tool_media(fold)
+    return fold.messages
+
+
+def _add(fold: _Fold, item: Item) -> None:
+    kind = item.get("type", "message")
+    if kind == "item_reference":
+        _add(fold, _resolve(fold, item["id"]))
+    elif kind == "message":
+        _append(fold, _message(item))
+    elif kind == "function_call":
+        _add_call(fold, item)
+    elif kind == "function_call_output":
+        _add_call_output(fold, item)
+    elif kind == "reasoning" and fold.replay_reasoning:
+        fold.reasoning.extend(_reasoning_texts(item))
+    # Anything else (hosted tool calls and their outputs, reasoning when not replayed) has no chat form.
+
+
+def _resolve(fold: _Fold, item_id: str) -> Item:
+    found = fold.references.get(item_id)
+    if found is None:
+        raise InvalidRequest(f"Item with id {item_id!r} not found.", param="input")
+    if found.get("type") == "item_reference":
+        raise InvalidRequest(f"Item {item_id!r} is itself a reference.", param="input")
+    return found
+
+
+def _append(fold: _Fold, message: Message) -> None:
+    _flush_tool_media(fold)
+    if message["role"] == "assistant":
+        _attach_reasoning(fold, message)
+    else:
+        fold.reasoning.clear()  # reasoning belongs to the assistant turn right after it, if any
+    fold.messages.append(message)
+
+
+def _attach_reasoning(fold: _Fold, message: Message) -> None:
+    if fold.reasoning and "reasoning_content" not in message:
+        # The name vLLM, SGLang and DeepSeek-style chat templates read back.
+        message["reasoning_content"] = "\n\n".join(fold.reasoning)
+    fold.reasoning.clear()
+
+
+def _add_call(fold: _Fold, item: Item) -> None:
+    call = {
+        "id": item["call_id"],
+        "type": "function",
+        "function": {"name": item["name"], "arguments": item.get("arguments", "")},
+    }
+    last = fold.messages[-1] if fold.messages else None
+    # Calls of one turn (and the text before them) are one assistant message in Chat Completions;
+    # chat templates mis-render consecutive assistant messages.
+    if last is not None and last["role"] == "assistant":
+        last.setdefault("tool_calls", []).append(call)
+        _attach_reasoning(fold, last)
+    else:
+        _append(fold, {"role": "assistant", "content": None, "tool_calls": [call]})
+
+
+def _add_call_output(fold: _Fold, item: Item) -> None:
+    output = item.get("output", "")
+    if isinstance(output, str):
+        text = output
+    else:
+        parts = [_content_part(p) for p in output]
+        text = "".join(p["text"] for p in parts if p["type"] == "text")
+        fold.tool_media.extend(p for p in parts if p["type"] != "text")
+    fold.messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": text})
+
+
+def _flush_tool_media(fold: _Fold) -> None:
+    if fold.tool_media:
+        fold.messages.append({"role": "user", "content": list(fold.tool_media)})
+        fold.tool_media.clear()
+
+
+def _reasoning_texts(item: Item) -> list[str]:
+    # The raw reasoning when we have it; a summary is the next best thing to hand back.
+    parts = item.get("content") or item.get("summary") or []
+    return [p["text"] for p in parts if p.get("text")]
+
+
+def _message(item: Item) -> Message:
+    role = item["role"]
+    content = item.get("content", "")
+    if role == "assistant":
+        return {"role": "assistant", "content": content if isinstance(content, str) else _joined(content)}
+    if role in ("system", "developer"):
+        # "developer" is OpenAI-only; every chat backend knows "system", and the two mean the same here.
+        return {"role": "system", "content": content if isinstance(content, str) else _joined(content)}
+    if isinstance(content, str) or all(p.get("type") == "input_text" for p in content):
+        # Plain text as a string: many chat templates (llama.cpp, older vLLM) accept no parts list.
+        return {"role": "user", "content": content if isinstance(content, str) else _joined(content)}
+    return {"role": "user", "content": _content_parts(content)}
+
+
+def _joined(parts: list[dict[str, Any]]) -> str:
+    texts = []
+    for part in parts:
+        text = part.get("text", part.get("refusal"))
+        if text is None:
+            raise InvalidRequest(f"A {part.get('type')} part is only allowed in user content.", param="input")
+        texts.append(text)
+    return "".join(texts)
+
+
+def _content_parts(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [_content_part(p) for p in parts]
+
+
+def _content_part(part: dict[str, Any]) -> dict[str, Any]:
+    kind = part.get("type")
+    if kind in ("input_text", "output_text"):
+        return {"type": "text", "text": part["text"]}
+    if kind == "refusal":
+        return {"type": "text", "text": part["refusal"]}
+    if kind == "input_image":
+        return _image_part(part)
+    if kind == "input_file":
+        return _file_part(part)
+    raise InvalidRequest(f"Unsupported content part type {kind!r}.", param="input")
+
+
+def _image_part(part: dict[str, Any]) -> dict[str, Any]:
+    url = part.get("image_url")
+    if not url:
+        raise InvalidRequest("input_image needs image_url: this gateway has no Files API.", param="input")
+    image: dict[str, Any] = {"url": url}
+    detail = part.get("detail", "auto")
+    if detail != "auto":
+        # Chat Completions knows low/high/auto; "original" (full resolution) is closest to high.
+        image["detail"] = "high" if detail == "original" else detail
+    return {"type": "image_url", "image_url": image}
+
+
+def _file_part(part: dict[str, Any]) -> dict[str, Any]:
+    filename = part.get("filename")
+    if part.get("file_data"):
+        text = _inline_text(part["file_data"], filename)
+        if text is not None:
+            label = filename or "file"
+            return {"type": "text", "text": f'<file name="{label}">\n{text}\n</file>'}
+        return {"type": "file", "file": _without_none({"file_data": part["file_data"], "filename": filename})}
+    if part.get("file_url"):
+        # Chat Completions has no file URL field; backends that take one (OpenRouter, LiteLLM) read
+        # it from file_data, and fetching it here would put I/O into a pure mapping.
+        return {"type": "file", "file": _without_none({"file_data": part["file_url"], "filename": filename})}
+    raise InvalidRequest(
+        "input_file needs file_data or file_url: this gateway has no Files API.", param="input"
+    )
+
+
+def _inline_text(file_data: str, filename: str | None) -> str | None:
+    """The file's text when it is a text file, else None."""
+    mime, payload = _split_data_url(file_data)
+    if mime is None and filename:
+        mime = mimetypes.guess_type(filename, strict=False)[0]
+    if not _is_text(mime, filename):
+        return None
+    try:
+        return base64.b64decode(payload, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _split_data_url(data: str) -> tuple[str | None, str]:
+    if not data.startswith("data:") or "," not in data:
+        return None, data
+    header, payload = data[5:].split(",", 1)
+    return (header.split(";", 1)[0] or None), payload
+
+
+def _is_text(mime: str | None, filename: str | None) -> bool:
+    if mime is not None and (
+        mime.startswith("text/") or mime in _TEXT_MIMES or mime.endswith(("+json", "+xml"))
+    ):
+        return True
+    return filename is not None and filename.lower().endswith(_TEXT_SUFFIXES)
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}

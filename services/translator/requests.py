@@ -1,0 +1,145 @@
+"""A Responses request → the Response object it starts as, and the Chat Completions body that answers it."""
+
+from typing import Any
+
+from services.translator import history as chain
+from services.translator import items, tools
+from shared.errors import InvalidRequest
+from shared.request_model import ItemReference, ResponseCreateRequest
+
+_LOGPROBS_INCLUDE = "message.output_text.logprobs"
+
+
+def build_response(
+    request: ResponseCreateRequest, *, response_id: str, created_at: int, status: str = "in_progress"
+) -> dict[str, Any]:
+    """The Response object before any output, with every field OpenAI returns."""
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "background": request.background,
+        "completed_at": None,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": request.instructions,
+        "max_output_tokens": request.max_output_tokens,
+        "max_tool_calls": request.max_tool_calls,
+        "model": request.model,
+        "output": [],
+        "parallel_tool_calls": request.parallel_tool_calls,
+        "previous_response_id": request.previous_response_id,
+        "prompt_cache_key": request.prompt_cache_key,
+        "reasoning": {"effort": None, "summary": None, **(request.reasoning or {})},
+        "safety_identifier": request.safety_identifier,
+        # The gateway has one tier; OpenAI reports the tier that served the request, not the one asked for.
+        "service_tier": "default",
+        "store": request.store,
+        # OpenAI reports the sampling values in effect, its defaults included.
+        "temperature": 1.0 if request.temperature is None else request.temperature,
+        "top_p": 1.0 if request.top_p is None else request.top_p,
+        "presence_penalty": request.presence_penalty or 0.0,
+        "frequency_penalty": request.frequency_penalty or 0.0,
+        "top_logprobs": request.top_logprobs or 0,
+        "text": _echo_text(request.text),
+        "tool_choice": request.tool_choice,
+        "tools": tools.echo_tools(request.tools),
+        "truncation": request.truncation,
+        "usage": None,
+        "user": request.user,
+        "metadata": request.metadata or {},
+    }
+
+
+def _echo_text(text: dict[str, Any] | None) -> dict[str, Any]:
+    text = text or {}
+    fmt = text.get("format") or {"type": "text"}
+    if fmt.get("type") == "json_schema":
+        fmt = {"description": None, "strict": False, **fmt}
+    return {**text, "format": fmt, "verbosity": text.get("verbosity") or "medium"}
+
+
+def referenced_item_ids(request: ResponseCreateRequest) -> list[str]:
+    """Ids named by ``item_reference`` input items, for the handler to load from the store."""
+    return [item.id for item in request.input_items() if isinstance(item, ItemReference)]
+
+
+def build_chat_request(
+    request: ResponseCreateRequest,
+    history: list[dict[str, Any]],
+    *,
+    references: dict[str, dict[str, Any]] | None = None,
+    replay_reasoning: bool = False,
+) -> dict[str, Any]:
+    """The Chat Completions body, without ``model`` and streaming options (the worker adds those per
+    deployment). Keys whose value would be null are left out: some backends reject nulls."""
+    messages = _messages(request, history, references or {}, replay_reasoning)
+    body: dict[str, Any] = {
+        "messages": messages,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        # The worker renames this to max_completion_tokens where the deployment wants that.
+        "max_tokens": request.max_output_tokens,
+        "presence_penalty": request.presence_penalty,
+        "frequency_penalty": request.frequency_penalty,
+        "user": request.user,
+        "safety_identifier": request.safety_identifier,
+        "prompt_cache_key": request.prompt_cache_key,
+        "response_format": _response_format(request.text),
+        "reasoning_effort": (request.reasoning or {}).get("effort"),
+        **_tool_options(request),
+        **_logprob_options(request),
+    }
+    # Vendor fields from extra_body go through untouched and win: the client asked for them by name.
+    body.update(request.extra_fields())
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def _messages(
+    request: ResponseCreateRequest,
+    history: list[dict[str, Any]],
+    references: dict[str, dict[str, Any]],
+    replay_reasoning: bool,
+) -> list[items.Message]:
+    system = [{"role": "system", "content": request.instructions}] if request.instructions else []
+    current = [item.model_dump(mode="json", exclude_none=True) for item in request.input_items()]
+    known = {**chain.chain_index(history), **references}
+    messages = [
+        *system,
+        *chain.fold_history(history, replay_reasoning=replay_reasoning),
+        *items.to_messages(current, references=known, replay_reasoning=replay_reasoning),
+    ]
+    if len(messages) == len(system):
+        raise InvalidRequest("The request has no input and no previous response to continue.", param="input")
+    return messages
+
+
+def _response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
+    fmt = (text or {}).get("format") or {"type": "text"}
+    if fmt["type"] == "json_object":
+        return {"type": "json_object"}
+    if fmt["type"] == "json_schema":
+        schema = {key: fmt[key] for key in ("name", "description", "schema", "strict") if key in fmt}
+        return {"type": "json_schema", "json_schema": schema}
+    return None  # plain text is every backend's default
+
+
+def _tool_options(request: ResponseCreateRequest) -> dict[str, Any]:
+    choice = tools.chat_tool_choice(request.tool_choice)  # raises for a hosted tool it cannot force
+    functions = tools.chat_tools(request.tools, request.tool_choice)
+    if not functions:
+        # Backends reject tool_choice and parallel_tool_calls without tools; with no function tool
+        # the model has nothing to call anyway.
+        return {}
+    return {
+        "tools": functions,
+        "tool_choice": choice,
+        "parallel_tool_calls": request.parallel_tool_calls,
+    }
+
+
+def _logprob_options(request: ResponseCreateRequest) -> dict[str, Any]:
+    if _LOGPROBS_INCLUDE not in request.include and not request.top_logprobs:
+        return {}
+    return {"logprobs": True, "top_logprobs": request.top_logprobs}

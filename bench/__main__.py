@@ -32,7 +32,7 @@ def parse_plan(argv: list[str] | None = None) -> tuple[Plan, Path]:
     parser.add_argument("--chain-samples", type=int, help="requests per depth (default 30, quick 10)")
     parser.add_argument("--streams", type=int, help="streams held open at once (default 1000, quick 200)")
     parser.add_argument(
-        "--hold", type=float, help="seconds each held stream stays open (default 12, quick 6)"
+        "--hold", type=float, help="seconds each held stream stays open (default 30, quick 10)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where JSON and PNG go")
     args = parser.parse_args(argv)
@@ -50,7 +50,9 @@ def parse_plan(argv: list[str] | None = None) -> tuple[Plan, Path]:
         chain_depths=args.chain_depths,
         chain_samples=args.chain_samples or (10 if quick else 30),
         streams=args.streams if args.streams is not None else (200 if quick else 1000),
-        hold_s=args.hold or (6.0 if quick else 12.0),
+        # Long enough for every stream to have started before the first ends, at the gateway's
+        # stream-creation rate on 2 cores.
+        hold_s=args.hold or (10.0 if quick else 30.0),
         work_dir=Path(tempfile.mkdtemp(prefix="bench-")),
     )
     return plan, args.out

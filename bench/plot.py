@@ -58,7 +58,8 @@ def _cpu(ax: Axes, results: Results) -> None:
     ax.set_title("CPU ms per request by process (c=16)")
     ax.tick_params(axis="x", labelsize=7)
     if names:
-        ax.legend(fontsize=7)
+        ax.set_ylim(top=1.35 * max(bottoms))  # room for the legend above the bars
+        ax.legend(fontsize=7, ncols=4, loc="upper left")
 
 
 def _chain(ax: Axes, results: Results) -> None:

@@ -112,6 +112,13 @@ def _guarded(what: str, action: Any) -> dict[str, Any]:
         return {"error": f"{type(error).__name__}: {error}"}
 
 
+def _direct(plan: Plan, mock: Process, cells: list[stats.Cell]) -> None:
+    assert mock.url
+    target = Target("direct", mock.url, "chat", MODEL, {"mock": mock.pid or 0})
+    _verify(target)
+    _measure(target, plan, cells)
+
+
 def _gateway(plan: Plan, mock: Process, hold: Process, results: Results, cells: list[stats.Cell]) -> None:
     assert mock.url and hold.url
     config = gateway_config(mock.url, hold.url)
@@ -221,10 +228,3 @@ def run(plan: Plan) -> Results:
     results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
     results["goals"] = goals(results)
     return results
-
-
-def _direct(plan: Plan, mock: Process, cells: list[stats.Cell]) -> None:
-    assert mock.url
-    target = Target("direct", mock.url, "chat", MODEL, {"mock": mock.pid or 0})
-    _verify(target)
-    _measure(target, plan, cells)

@@ -6,27 +6,43 @@ so neither the file nor any event holds a secret.
 """
 
 import os
+from collections import Counter
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "local" / "gateway.yaml"
 
 
 class Deployment(BaseModel):
-    """One OpenAI-compatible Chat Completions endpoint serving a client-facing model name."""
+    """One OpenAI-compatible Chat Completions endpoint serving a client-facing model name. Several
+    entries may share a ``name``: requests for it are spread over them by ``weight``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     api_base: str
     model: str
+    # What usage, metrics and the stored response's `served_by` call this deployment; unique.
+    # Default: `name`, or `name#<n>` (1-based, in file order) when several entries share the name.
+    id: str = ""
     api_key_env: str | None = None
     max_tokens_param: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     timeout_s: float = 600.0
     context_window: int | None = None
+    # vLLM / SGLang's `POST /tokenize` ({"model", "messages"} -> {"count"}), outside /v1: exact counts
+    # for /v1/responses/input_tokens. Without one the gateway estimates (services/translator/tokens.py).
+    tokenize_url: str | None = None
+    # 0 = standby: used only when every weighted deployment of the name is unavailable.
+    weight: float = Field(default=1.0, ge=0)
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+    input_cost_per_mtok: float = 0.0
+    output_cost_per_mtok: float = 0.0
+    # Cached prompt tokens; None = priced as ordinary input.
+    cached_input_cost_per_mtok: float | None = None
 
 
 class ClientKey(BaseModel):
@@ -36,6 +52,29 @@ class ClientKey(BaseModel):
 
     key_env: str
     project: str | None = None
+    name: str | None = None
+    admin: bool = False
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+
+class RetryPolicy(BaseModel):
+    """How often one request may be tried: each try on a different deployment (of the model, then of
+    its fallbacks), the n-th retry after ``backoff_s * 2**(n-1)`` seconds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(default=3, ge=1)
+    backoff_s: float = Field(default=0.2, ge=0)
+
+
+class CooldownPolicy(BaseModel):
+    """A deployment failing ``failures`` times in a row is left out for ``seconds``, then tried again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    failures: int = Field(default=3, ge=1)
+    seconds: float = Field(default=30.0, ge=0)
 
 
 class GatewayConfig(BaseModel):
@@ -44,9 +83,45 @@ class GatewayConfig(BaseModel):
     models: list[Deployment]
     api_keys: list[ClientKey] = []
     replay_reasoning: bool = False
+    # model name -> other model names to try, in order, once its own deployments failed.
+    fallbacks: dict[str, list[str]] = {}
+    retry: RetryPolicy = RetryPolicy()
+    cooldown: CooldownPolicy = CooldownPolicy()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_deployments(cls, data: Any) -> Any:
+        """Give each deployment without an ``id`` its default one (see ``Deployment.id``)."""
+        if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+            return data
+        shared = Counter(m.get("name") for m in data["models"] if isinstance(m, dict))
+        seen: Counter[str] = Counter()
+        named = []
+        for entry in data["models"]:
+            if isinstance(entry, dict) and not entry.get("id"):
+                name = entry.get("name")
+                seen[name] += 1
+                entry = {**entry, "id": f"{name}#{seen[name]}" if shared[name] > 1 else name}
+            named.append(entry)
+        return {**data, "models": named}
+
+    @model_validator(mode="after")
+    def _check_references(self) -> "GatewayConfig":
+        ids = Counter(d.id for d in self.models)
+        if duplicated := [i for i, n in ids.items() if n > 1]:
+            raise ValueError(f"deployment ids must be unique: {duplicated}")
+        names = {d.name for d in self.models}
+        for model, others in self.fallbacks.items():
+            if unknown := [m for m in [model, *others] if m not in names]:
+                raise ValueError(f"fallbacks of {model!r} name unknown models: {unknown}")
+        return self
 
     def deployment(self, model: str) -> Deployment | None:
         return next((d for d in self.models if d.name == model), None)
+
+    def deployments(self, model: str) -> list[Deployment]:
+        """Every deployment serving the client-facing name ``model``, in file order."""
+        return [d for d in self.models if d.name == model]
 
 
 class Settings(BaseModel):
@@ -58,6 +133,9 @@ class Settings(BaseModel):
     config_path: Path = DEFAULT_CONFIG
     response_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
     request_deadline_s: float = 600.0
+    # How long the api waits for the store before answering anyway: the store being down must not
+    # hang clients, only delay when other replicas can read the response.
+    projection_wait_s: float = 5.0
     max_body_bytes: int = 16 * 1024 * 1024
 
     @classmethod
@@ -70,6 +148,7 @@ class Settings(BaseModel):
             "config_path": env.get("GATEWAY_CONFIG"),
             "response_ttl_s": env.get("RESPONSE_TTL_S"),
             "request_deadline_s": env.get("REQUEST_DEADLINE_S"),
+            "projection_wait_s": env.get("PROJECTION_WAIT_S"),
             "max_body_bytes": env.get("MAX_BODY_BYTES"),
         }
         return cls(**{k: v for k, v in values.items() if v})

@@ -4,10 +4,12 @@
     ├── InvalidRequest                400 invalid_request_error
     │   └── ContextLengthExceeded     400 invalid_request_error / context_length_exceeded
     ├── AuthenticationFailed          401 authentication_error
+    ├── PermissionDenied              403 permission_error
     ├── NotFound                      404 invalid_request_error
     ├── Conflict                      409 invalid_request_error
     ├── RateLimited                   429 rate_limit_exceeded
     └── BackendFailed                 (never an HTTP status: the response ends ``failed``)
+        └── BackendUnavailable        429 / 5xx / connect error / timeout: another deployment may serve
 
 The API turns these into HTTP responses in one place. Raised after the response was accepted
 (the backend refused, the input could not be translated), an error instead becomes the ``error`` of a
@@ -33,6 +35,10 @@ class GatewayError(Exception):
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the error's response carries."""
+        return {}
+
 
 class InvalidRequest(GatewayError):
     status = 400
@@ -49,6 +55,12 @@ class AuthenticationFailed(GatewayError):
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
 
 
 class NotFound(GatewayError):
@@ -69,9 +81,25 @@ class RateLimited(GatewayError):
     code = "rate_limit_exceeded"
     failure_code = "rate_limit_exceeded"
 
+    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.retry_after_s)} if self.retry_after_s is not None else {}
+
 
 class BackendFailed(GatewayError):
     """The chat backend could not produce an answer; carried as the failed response's ``error``."""
 
     status = 502
     code = "server_error"
+
+
+class BackendUnavailable(BackendFailed):
+    """The deployment is overloaded, erring or unreachable; ``reason`` names how (``429``, ``503``,
+    ``ConnectError``, ``ReadTimeout``). Retried on another deployment when nothing was streamed yet."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -37,6 +37,10 @@ class ResponseRequested(Event):
     # Ancestors named by previous_response_id, oldest first, resolved by the api when it checked
     # the previous response exists: the translator loads them in one query, the store keeps them.
     chain: list[str] = []
+    # The client key's id (a managed key's id, or `env:<VAR>` for a static one; never the key).
+    key_id: str | None = None
+    # The deployment that served the previous turn (its `served_by`): the worker prefers it.
+    affinity: str | None = None
 
 
 class ChatCallRequested(Event):
@@ -53,6 +57,8 @@ class ChatCallRequested(Event):
     # A background response's log opens with response.queued (written by the api), so the worker's
     # events continue the numbering after it.
     sequence_start: int = 0
+    # Copied from ResponseRequested: the deployment id to prefer while it is healthy.
+    affinity: str | None = None
 
 
 class ResponseCancelRequested(Event):
@@ -106,6 +112,14 @@ class ResponseStreamed(Event):
     type: StreamEventType
     sequence_number: int
     payload: dict[str, Any]
+    # Gateway-internal, never shown in a stream: on a response.failed caused by a client error (the
+    # backend's context-length refusal), {"status": 4xx, "error": {...}}, which a non-stream request
+    # answers with instead of the failed Response, as OpenAI refuses such a request up front.
+    http_error: dict[str, Any] | None = None
+    # Gateway-internal, on the terminal event of a response a worker ran: the id of the deployment
+    # that served it (or, if none could, the last one tried) and what the call cost at its prices.
+    served_by: str | None = None
+    cost_usd: float | None = None
 
     @property
     def is_terminal(self) -> bool:

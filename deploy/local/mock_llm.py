@@ -13,11 +13,16 @@ user message as ``"echo: <text>"``. A scripted reply is a JSON object; every fie
     error          {...}         the error object for ``status``
     chunk_chars    int           content piece size (default 4)
     delay_s        float         sleep between chunks (non-stream: once before answering)
-    logprobs       bool          attach token logprobs to the content
+    wait_s         float         sleep before answering at all, status line included (a stalled backend)
+    logprobs       bool          attach token logprobs to the content (with the request's
+                                 ``top_logprobs`` alternatives per token)
     abort_after    int           stream only: drop the connection after this many chunks
 
+``POST /tokenize`` answers like vLLM's: ``{"count"}`` for ``{"model", "messages"}``, counting words as
+the default usage does.
+
 Control endpoints: ``POST /_mock/script {"replies": [...]}`` queues replies, ``GET /_mock/requests``
-lists what arrived (body and headers), ``POST /_mock/reset`` clears both. Headers, the backend key among
+lists what arrived (path, body and headers), ``POST /_mock/reset`` clears both. Headers, the backend key among
 them, appear only there: the server logs no requests.
 """
 
@@ -68,7 +73,7 @@ def usage_of(reply: Reply, body: dict) -> dict:
     """The scripted usage, or rough counts: one token per whitespace-separated word."""
     if reply.get("usage") is not None:
         return reply["usage"]
-    prompt = sum(_words(_text(m.get("content"))) for m in body.get("messages") or [])
+    prompt = prompt_words(body)
     reasoning = _words(reply.get("reasoning"))
     completion = (
         _words(reply.get("content"))
@@ -82,6 +87,10 @@ def usage_of(reply: Reply, body: dict) -> dict:
         "prompt_tokens_details": {"cached_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": reasoning},
     }
+
+
+def prompt_words(body: dict) -> int:
+    return sum(_words(_text(m.get("content"))) for m in body.get("messages") or [])
 
 
 def finish_reason_of(reply: Reply) -> str:
@@ -99,9 +108,15 @@ def _split_arguments(arguments: str) -> list[str]:
     return [p for p in (arguments[:cut], arguments[cut:]) if p] or [arguments]
 
 
-def _logprobs(piece: str) -> dict:
+def _logprobs(piece: str, top: int) -> dict:
+    alternatives = [
+        {"token": f"{piece}~{n}", "logprob": -1.0 - n, "bytes": list(f"{piece}~{n}".encode())}
+        for n in range(top)
+    ]
     return {
-        "content": [{"token": piece, "logprob": -0.01, "bytes": list(piece.encode()), "top_logprobs": []}]
+        "content": [
+            {"token": piece, "logprob": -0.01, "bytes": list(piece.encode()), "top_logprobs": alternatives}
+        ]
     }
 
 
@@ -126,7 +141,8 @@ def completion(reply: Reply, body: dict, completion_id: str, created: int) -> di
             {k: v for k, v in _tool_call(i, c).items() if k != "index"}
             for i, c in enumerate(reply["tool_calls"])
         ]
-    logprobs = _logprobs(reply["content"]) if reply.get("logprobs") and reply.get("content") else None
+    top = int(body.get("top_logprobs") or 0)
+    logprobs = _logprobs(reply["content"], top) if reply.get("logprobs") and reply.get("content") else None
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -156,7 +172,8 @@ def chunks(reply: Reply, body: dict, completion_id: str, created: int) -> Iterat
     for piece in _pieces(reply.get("reasoning") or "", size):
         yield chunk({"reasoning_content": piece})
     for piece in _pieces(reply.get("content") or "", size):
-        yield chunk({"content": piece}, logprobs=_logprobs(piece) if reply.get("logprobs") else None)
+        logprobs = _logprobs(piece, int(body.get("top_logprobs") or 0)) if reply.get("logprobs") else None
+        yield chunk({"content": piece}, logprobs=logprobs)
     for piece in _pieces(reply.get("refusal") or "", size):
         yield chunk({"refusal": piece})
     for index, call in enumerate(reply.get("tool_calls") or []):
@@ -196,8 +213,9 @@ def create_app(state: MockState | None = None) -> Starlette:
 
     async def chat_completions(request: Request) -> Response:
         body = await request.json()
-        state.records.append({"body": body, "headers": dict(request.headers)})
+        state.records.append({"path": request.url.path, "body": body, "headers": dict(request.headers)})
         reply = state.next_reply(body)
+        await asyncio.sleep(float(reply.get("wait_s") or 0))
         if int(reply.get("status", 200)) != 200:
             return JSONResponse(error_body(reply), status_code=int(reply["status"]))
         completion_id, created = state.next_id(), int(time.time())
@@ -206,6 +224,11 @@ def create_app(state: MockState | None = None) -> Starlette:
             return JSONResponse(completion(reply, body, completion_id, created))
         events = _sse(chunks(reply, body, completion_id, created), reply)
         return StreamingResponse(events, media_type="text/event-stream")
+
+    async def tokenize(request: Request) -> Response:
+        body = await request.json()
+        state.records.append({"path": request.url.path, "body": body, "headers": dict(request.headers)})
+        return JSONResponse({"count": prompt_words(body), "max_model_len": 4096})
 
     async def script(request: Request) -> Response:
         replies = (await request.json()).get("replies", [])
@@ -229,6 +252,7 @@ def create_app(state: MockState | None = None) -> Starlette:
         routes=[
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/tokenize", tokenize, methods=["POST"]),
             Route("/_mock/script", script, methods=["POST"]),
             Route("/_mock/requests", requests, methods=["GET"]),
             Route("/_mock/reset", reset, methods=["POST"]),

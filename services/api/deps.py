@@ -8,15 +8,19 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.api.auth import KeyTable, tenant_for
+from services.api.auth import Caller
+from services.api.keys import KeyRing
+from services.api.limits import Limiter
 from shared.config import GatewayConfig, Settings
+from shared.errors import PermissionDenied
 
 
 @dataclass
 class Gateway:
     settings: Settings
     config: GatewayConfig
-    keys: KeyTable
+    keys: KeyRing
+    limiter: Limiter
     db: AsyncDatabase
     nc: Client | None = None
     js: JetStreamContext | None = None
@@ -26,12 +30,24 @@ def get_gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
-def get_tenant(
+async def get_caller(
     gateway: Annotated[Gateway, Depends(get_gateway)],
     authorization: Annotated[str | None, Header()] = None,
-) -> str:
-    return tenant_for(authorization, gateway.keys)
+) -> Caller:
+    return await gateway.keys.caller(authorization)
+
+
+def get_tenant(caller: Annotated[Caller, Depends(get_caller)]) -> str:
+    return caller.tenant
+
+
+def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+    if not caller.admin:
+        raise PermissionDenied("This operation needs an admin key.")
+    return caller
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 TenantDep = Annotated[str, Depends(get_tenant)]
+AdminDep = Annotated[Caller, Depends(get_admin)]

@@ -24,7 +24,7 @@ def check_request(request: ResponseCreateRequest, config: GatewayConfig) -> None
         raise InvalidRequest(
             f"The requested model '{request.model}' does not exist.", param="model", code="model_not_found"
         )
-    if not request.input_items():
+    if not request.input:  # None, "" or []
         raise InvalidRequest("'input' must not be empty.", param="input", code="empty_input")
     if request.background and not request.store:
         raise InvalidRequest("Background responses must be stored: set 'store' to true.", param="background")

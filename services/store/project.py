@@ -5,6 +5,7 @@ One document per stored response, ``_id = response_id``::
     tenant                                                  every event (the owner never changes)
     created_at, request, chain, input_items, expires_at     ResponseRequested
     status, response, state_rank                            the highest-ranked lifecycle ResponseStreamed
+    served_by                                               the terminal event (a worker's deployment id)
     deleted                                                 ResponseDeleted, which leaves a tombstone
 
 Replicas apply events concurrently and JetStream redelivers, so every write is an upsert whose
@@ -33,7 +34,9 @@ LIFECYCLE_TYPES = frozenset({"response.queued", "response.created", "response.in
 _TERMINAL_RANK = 1 << 40
 
 # What a deletion erases; the tombstone keeps only its owner, the flag and its own expiry.
-_CONTENT_FIELDS = ("created_at", "request", "chain", "input_items", "status", "response", "state_rank")
+_CONTENT_FIELDS = (
+    "created_at", "request", "chain", "input_items", "status", "response", "state_rank", "served_by",
+)  # fmt: skip
 
 _ID_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
 
@@ -99,6 +102,8 @@ def _streamed(event: ResponseStreamed, ttl_s: int) -> Write | None:
                 "response": response,
                 "status": response["status"],
                 "state_rank": rank,
+                # The next turn's affinity: its request prefers this deployment while it is healthy.
+                **({"served_by": event.served_by} if event.served_by else {}),
             },
             # Expire even if the request event never lands; the request sets the same instant.
             "$setOnInsert": {"expires_at": _expiry(response.get("created_at", event.occurred_at), ttl_s)},

@@ -40,9 +40,14 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
     history = await queries.get_chain_docs(db, tenant=event.tenant, ids=event.chain) if event.chain else []
     wanted = requests.referenced_item_ids(request)
     references = await queries.find_items(db, tenant=event.tenant, item_ids=wanted) if wanted else {}
+    deployment = config.deployment(request.model)
     try:
         chat = requests.build_chat_request(
-            request, history, references=references, replay_reasoning=config.replay_reasoning
+            request,
+            history,
+            references=references,
+            replay_reasoning=config.replay_reasoning,
+            context_window=deployment.context_window if deployment else None,
         )
     except InvalidRequest as error:
         return _failed(event, response, error, sequence_start)
@@ -56,6 +61,7 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
         stream=request.stream,
         background=request.background,
         sequence_start=sequence_start,
+        affinity=event.affinity,
     )
     return [call]
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.translator import compaction
 from shared.errors import InvalidRequest
 
 Item = dict[str, Any]
@@ -85,6 +86,8 @@ def _add(fold: _Fold, item: Item) -> None:
         _add_call_output(fold, item)
     elif kind == "reasoning" and fold.replay_reasoning:
         fold.reasoning.extend(_reasoning_texts(item))
+    elif kind == "compaction":
+        _append(fold, compaction.summary_message(item))
     # Anything else (hosted tool calls and their outputs, reasoning when not replayed) has no chat form.
 
 

@@ -3,7 +3,7 @@
 from typing import Any
 
 from services.translator import history as chain
-from services.translator import items, tools
+from services.translator import items, tools, truncation
 from shared.errors import InvalidRequest
 from shared.request_model import ItemReference, ResponseCreateRequest
 
@@ -71,9 +71,11 @@ def build_chat_request(
     *,
     references: dict[str, dict[str, Any]] | None = None,
     replay_reasoning: bool = False,
+    context_window: int | None = None,
 ) -> dict[str, Any]:
     """The Chat Completions body, without ``model`` and streaming options (the worker adds those per
-    deployment). Keys whose value would be null are left out: some backends reject nulls."""
+    deployment). Keys whose value would be null are left out: some backends reject nulls.
+    With ``truncation: "auto"``, the oldest turns are dropped to fit ``context_window`` (when known)."""
     messages = _messages(request, history, references or {}, replay_reasoning)
     body: dict[str, Any] = {
         "messages": messages,
@@ -93,7 +95,10 @@ def build_chat_request(
     }
     # Vendor fields from extra_body go through untouched and win: the client asked for them by name.
     body.update(request.extra_fields())
-    return {key: value for key, value in body.items() if value is not None}
+    chat = {key: value for key, value in body.items() if value is not None}
+    if request.truncation == "auto" and context_window is not None:
+        return truncation.fit(chat, context_window=context_window)
+    return chat
 
 
 def _messages(

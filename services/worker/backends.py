@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from shared.config import Deployment
-from shared.errors import BackendFailed, ContextLengthExceeded
+from shared.errors import BackendFailed, BackendUnavailable, ContextLengthExceeded
 
 _CONTEXT_LENGTH_HINTS = ("context_length_exceeded", "maximum context length", "context length")
 
@@ -48,7 +48,8 @@ async def stream_chat(
                     return
                 yield json.loads(data)
     except httpx.HTTPError as exc:
-        raise BackendFailed(f"backend {deployment.name!r} unreachable: {type(exc).__name__}") from exc
+        reason = type(exc).__name__
+        raise BackendUnavailable(f"backend {deployment.id!r} unreachable: {reason}", reason=reason) from exc
 
 
 def _backend_error(status: int, text: str) -> BackendFailed:
@@ -58,4 +59,6 @@ def _backend_error(status: int, text: str) -> BackendFailed:
         message = text[:500]
     if status == 400 and any(hint in text.lower() for hint in _CONTEXT_LENGTH_HINTS):
         return ContextLengthExceeded(message, param="input")
+    if status == 429 or status >= 500:
+        return BackendUnavailable(f"backend answered {status}: {message}", reason=str(status))
     return BackendFailed(f"backend answered {status}: {message}")

@@ -13,10 +13,11 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 from nats.js.errors import NotFoundError
 
+from services.worker.deployments import Pool
 from services.worker.runs import Run
 from shared import eventlog, subjects
 from shared.bus import LOG
-from shared.config import GatewayConfig, Settings
+from shared.config import Settings
 from shared.events import ChatCallRequested, ResponseCancelRequested, ResponseStreamed
 
 
@@ -25,7 +26,7 @@ def register(
     *,
     js: JetStreamContext,
     settings: Settings,
-    config: GatewayConfig,
+    pool: Pool,
     client: httpx.AsyncClient,
     concurrency: int,
     ack_wait_s: float,
@@ -59,7 +60,7 @@ def register(
                 run.cancel()
             async with _kept_in_progress(msg, every_s=ack_wait_s / 3):
                 await run.execute(
-                    config=config, client=client, publish=publish, deadline_s=settings.request_deadline_s
+                    pool=pool, client=client, publish=publish, deadline_s=settings.request_deadline_s
                 )
         finally:
             runs.pop(call.response_id, None)

@@ -1,16 +1,49 @@
-"""Which deployment serves a chat call, and the body that deployment gets. Pure."""
+"""Which deployments serve a chat call, in the order they are tried, and the body each gets. Pure: the
+health of every deployment comes in as a ``Health`` snapshot, randomness as an ``rng``.
 
+The plan of a call walks the model's own deployments, then those of each fallback model in order.
+Within one model: the affinity deployment first (the one that served the previous turn, whose prefix
+cache is warm), then the others in a weighted random order, standbys (weight 0) last. A deployment
+that is cooling down is left out while any other can serve; one at its rpm / tpm limit is left out.
+"""
+
+import random
+from dataclasses import dataclass
 from typing import Any
 
 from shared.config import Deployment, GatewayConfig
-from shared.errors import InvalidRequest
+from shared.errors import InvalidRequest, RateLimited
 
 
-def choose_deployment(config: GatewayConfig, model: str) -> Deployment:
-    deployment = config.deployment(model)
-    if deployment is None:
+@dataclass(frozen=True)
+class Health:
+    """What this worker knows of its deployments right now, by deployment id."""
+
+    cooling: frozenset[str] = frozenset()
+    saturated: frozenset[str] = frozenset()  # at their rpm or tpm limit in the current minute
+
+
+def plan(
+    config: GatewayConfig, model: str, *, health: Health, affinity: str | None, rng: random.Random
+) -> list[Deployment]:
+    """The deployments to try for ``model``, first choice first; each appears once."""
+    if not config.deployments(model):
         raise InvalidRequest(f"The model `{model}` does not exist.", param="model", code="model_not_found")
-    return deployment
+    candidates: list[Deployment] = []
+    for name in [model, *config.fallbacks.get(model, [])]:
+        ordered = _ordered(config.deployments(name), affinity, rng)
+        candidates.extend(d for d in ordered if d not in candidates)
+    open_ = [d for d in candidates if d.id not in health.saturated]
+    if not open_:
+        raise RateLimited(f"Every deployment of `{model}` is at its rate limit; try again shortly.")
+    healthy = [d for d in open_ if d.id not in health.cooling]
+    # Cooling deployments are a last resort rather than no answer at all: one may have recovered.
+    return healthy + [d for d in open_ if d.id in health.cooling]
+
+
+def backoff_s(config: GatewayConfig, retry: int) -> float:
+    """The pause before the ``retry``-th retry (1-based): exponential from ``retry.backoff_s``."""
+    return config.retry.backoff_s * 2 ** (retry - 1)
 
 
 def body_for(chat: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
@@ -20,3 +53,13 @@ def body_for(chat: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
     if "max_tokens" in body and deployment.max_tokens_param != "max_tokens":
         body[deployment.max_tokens_param] = body.pop("max_tokens")
     return body
+
+
+def _ordered(deployments: list[Deployment], affinity: str | None, rng: random.Random) -> list[Deployment]:
+    """Affinity first, then weighted random order without replacement (Efraimidis-Spirakis: each key
+    is ``u ** (1 / weight)``, largest first), then standbys in file order."""
+    first = [d for d in deployments if d.id == affinity]
+    weighted = [d for d in deployments if d.weight > 0 and d.id != affinity]
+    standby = [d for d in deployments if d.weight == 0 and d.id != affinity]
+    weighted.sort(key=lambda d: rng.random() ** (1.0 / d.weight), reverse=True)
+    return first + weighted + standby

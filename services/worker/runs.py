@@ -15,9 +15,8 @@ from typing import Any
 import httpx
 
 from services.translator import stream
-from services.worker import backends, routing
-from shared.config import GatewayConfig
-from shared.errors import GatewayError
+from services.worker import backends, deployments, routing
+from shared.errors import BackendUnavailable, GatewayError
 from shared.events import ChatCallRequested, ResponseStreamed
 
 Publish = Callable[[ResponseStreamed], Awaitable[asyncio.Future[Any]]]
@@ -38,22 +37,25 @@ class Run:
     def __init__(self, call: ChatCallRequested) -> None:
         self.call = call
         self._items: asyncio.Queue[Item] = asyncio.Queue()
+        # Stamped on the terminal event: the deployment that served (or was tried last), its cost.
+        self._served_by: str | None = None
+        self._cost_usd: float | None = None
 
     def cancel(self) -> None:
         self._items.put_nowait(Stop.CANCELLED)
 
     async def execute(
-        self, *, config: GatewayConfig, client: httpx.AsyncClient, publish: Publish, deadline_s: float
+        self, *, pool: deployments.Pool, client: httpx.AsyncClient, publish: Publish, deadline_s: float
     ) -> None:
         """Emit every event of the response; returns once JetStream has acknowledged all of them."""
         acks: list[asyncio.Future[Any]] = []
 
-        async def emit(payloads: list[dict[str, Any]]) -> None:
-            acks.extend([await publish(self._logged(payload)) for payload in payloads])
+        async def emit(payloads: list[dict[str, Any]], http_error: dict[str, Any] | None = None) -> None:
+            acks.extend([await publish(self._logged(payload, http_error)) for payload in payloads])
 
         state, opening = stream.start(self.call.response, sequence_start=self.call.sequence_start)
         await emit(opening)
-        reader = asyncio.create_task(self._read(client, config))
+        reader = asyncio.create_task(self._read(client, pool))
         deadline = asyncio.get_running_loop().call_later(deadline_s, self._items.put_nowait, Stop.DEADLINE)
         try:
             while isinstance(item := await self._items.get(), dict):
@@ -63,7 +65,7 @@ class Run:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
-        await emit(_ending(state, item, deadline_s))
+        await emit(_ending(state, item, deadline_s), _http_error(item))
         await asyncio.gather(*acks)
 
     async def abandon(self, *, after: int, publish: Publish) -> None:
@@ -78,16 +80,37 @@ class Run:
             ]
         )
 
-    def _logged(self, payload: dict[str, Any]) -> ResponseStreamed:
-        return ResponseStreamed.of(payload, response_id=self.call.response_id, tenant=self.call.tenant)
+    def _logged(self, payload: dict[str, Any], http_error: dict[str, Any] | None = None) -> ResponseStreamed:
+        event = ResponseStreamed.of(payload, response_id=self.call.response_id, tenant=self.call.tenant)
+        served = {"served_by": self._served_by, "cost_usd": self._cost_usd} if event.is_terminal else {}
+        updates = {**({"http_error": http_error} if http_error else {}), **served}
+        return event.model_copy(update=updates) if updates else event
 
-    async def _read(self, client: httpx.AsyncClient, config: GatewayConfig) -> None:
+    async def _read(self, client: httpx.AsyncClient, pool: deployments.Pool) -> None:
+        """Queue the chunks of the first deployment of the plan that answers. One that is overloaded,
+        erring or unreachable before its first chunk is left for the next, after a backoff; once a
+        chunk is queued the answer is that deployment's, and its failure ends the response failed."""
         try:
-            deployment = routing.choose_deployment(config, self.call.model)
-            body = routing.body_for(self.call.chat, deployment)
-            async for chunk in backends.stream_chat(client, deployment, body):
-                self._items.put_nowait(chunk)
-            self._items.put_nowait(Stop.END)
+            attempts = pool.plan(self.call.model, affinity=self.call.affinity)[: pool.config.retry.attempts]
+            for tried, deployment in enumerate(attempts, start=1):
+                self._served_by = deployment.id
+                pool.started(deployment)
+                last: dict[str, Any] | None = None
+                try:
+                    body = routing.body_for(self.call.chat, deployment)
+                    async for last in backends.stream_chat(client, deployment, body):
+                        self._items.put_nowait(last)
+                except BackendUnavailable as error:
+                    pool.failed(deployment, error.reason)
+                    if last is not None or tried == len(attempts):
+                        raise
+                    await asyncio.sleep(routing.backoff_s(pool.config, tried))
+                    continue
+                usage = last.get("usage") if last else None  # the final chunk carries it
+                pool.succeeded(deployment, usage)
+                self._cost_usd = deployments.cost_usd(deployment, usage)
+                self._items.put_nowait(Stop.END)
+                return
         except GatewayError as error:
             self._items.put_nowait(error)
 
@@ -105,3 +128,11 @@ def _ending(state: stream.StreamState, item: Item, deadline_s: float) -> list[di
         case GatewayError():
             return stream.fail(state, code=item.failure_code, message=item.message)
     raise AssertionError(item)
+
+
+def _http_error(item: Item) -> dict[str, Any] | None:
+    """What a non-stream request answers instead of the failed Response when the backend refused it
+    as the client's error (a context-length 400): the HTTP status and OpenAI's error object."""
+    if isinstance(item, GatewayError) and 400 <= item.status < 500:
+        return {"status": item.status, **item.body()}
+    return None

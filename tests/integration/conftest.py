@@ -15,14 +15,50 @@ from deploy.local.stack import Stack, mock_process
 KEY_A = "sk-test-team-a"
 KEY_B = "sk-test-team-b"
 BACKEND_KEY = "sk-backend-secret"
-STACK_ENV = {"KEY_A": KEY_A, "KEY_B": KEY_B, "MOCK_BACKEND_KEY": BACKEND_KEY}
+SMALL_CONTEXT_WINDOW = 120
+# Small, so a test can exceed it cheaply.
+MAX_BODY_BYTES = 1024 * 1024
+# Tenancy (test_tenancy.py): an admin key, and keys with a requests / tokens per minute limit.
+KEY_ADMIN = "sk-test-admin"
+KEY_RPM = "sk-test-rpm"
+KEY_TPM = "sk-test-tpm"
+RPM_LIMIT = 2
+TPM_LIMIT = 10
+# Routing (test_routing.py): how long a failed deployment cools down, how long one may stall.
+COOLDOWN_S = 3.0
+ROUTED_TIMEOUT_S = 1.0
+STACK_ENV = {
+    "KEY_A": KEY_A,
+    "KEY_B": KEY_B,
+    "KEY_ADMIN": KEY_ADMIN,
+    "KEY_RPM": KEY_RPM,
+    "KEY_TPM": KEY_TPM,
+    "KEY_CACHE_S": "1",
+    "MOCK_BACKEND_KEY": BACKEND_KEY,
+    "MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+}
+
+
+class GatewayStack(Stack):
+    """The session's stack, carrying what tests must know of how it was configured."""
+
+    key_a = KEY_A
+    key_b = KEY_B
+    backend_key = BACKEND_KEY
+    max_body_bytes = MAX_BODY_BYTES
+    key_admin = KEY_ADMIN
+    key_rpm, rpm_limit = KEY_RPM, RPM_LIMIT
+    key_tpm, tpm_limit = KEY_TPM, TPM_LIMIT
+    cooldown_s = COOLDOWN_S
+    routed_timeout_s = ROUTED_TIMEOUT_S
+
 
 # The stack of this session, whose logs a failing test report shows.
 _running: list[Stack] = []
 
 
 def gateway_config(mock_url: str) -> dict:
-    """Two models on the mock under different upstream names; only ``m1`` sends a backend key."""
+    """Models on the mock under different upstream names; only ``m1`` sends a backend key."""
     m1 = {"name": "m1", "api_base": f"{mock_url}/v1", "model": "mock-1", "api_key_env": "MOCK_BACKEND_KEY"}
     m2 = {
         "name": "m2",
@@ -30,8 +66,46 @@ def gateway_config(mock_url: str) -> dict:
         "model": "mock-2",
         "max_tokens_param": "max_completion_tokens",
     }
-    keys = [{"key_env": "KEY_A", "project": "team-a"}, {"key_env": "KEY_B", "project": "team-b"}]
-    return {"models": [m1, m2], "api_keys": keys}
+    # A small context window (truncation tests) and the mock's vLLM-style tokenizer (input_tokens).
+    small = {
+        "name": "small",
+        "api_base": f"{mock_url}/v1",
+        "model": "mock-small",
+        "context_window": SMALL_CONTEXT_WINDOW,
+        "tokenize_url": f"{mock_url}/tokenize",
+    }
+    keys = [
+        {"key_env": "KEY_A", "project": "team-a"},
+        {"key_env": "KEY_B", "project": "team-b"},
+        {"key_env": "KEY_ADMIN", "project": "ops", "admin": True},
+        {"key_env": "KEY_RPM", "project": "team-rpm", "rpm": RPM_LIMIT},
+        {"key_env": "KEY_TPM", "project": "team-tpm", "tpm": TPM_LIMIT},
+    ]
+    return {
+        "models": [m1, m2, small, *_routing_models(mock_url)],
+        "api_keys": keys,
+        "fallbacks": {"flaky": ["m2"]},
+        "retry": {"attempts": 3, "backoff_s": 0.05},
+        "cooldown": {"failures": 1, "seconds": COOLDOWN_S},
+    }
+
+
+def _routing_models(mock_url: str) -> list[dict]:
+    """Several deployments behind one name, told apart at the mock by their upstream model: ``routed``
+    (priced, quick to time out) for retries and cooldowns, ``spread`` for weights, ``sticky`` for
+    affinity; and ``flaky``, whose fallback is ``m2``."""
+    base = {"api_base": f"{mock_url}/v1"}
+    prices = {"input_cost_per_mtok": 1.0, "output_cost_per_mtok": 4.0}
+    routed = {**base, **prices, "name": "routed", "timeout_s": ROUTED_TIMEOUT_S}
+    return [
+        {**routed, "model": "routed-a", "id": "routed-a"},
+        {**routed, "model": "routed-b", "id": "routed-b"},
+        {**base, "name": "spread", "model": "spread-heavy", "weight": 3},
+        {**base, "name": "spread", "model": "spread-light", "weight": 1},
+        {**base, "name": "sticky", "model": "sticky-a"},
+        {**base, "name": "sticky", "model": "sticky-b"},
+        {**base, "name": "flaky", "model": "flaky-up"},
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +125,8 @@ def mock_url(run_dir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def stack(run_dir: Path, mock_url: str) -> Iterator[Stack]:
-    with Stack(
+def stack(run_dir: Path, mock_url: str) -> Iterator[GatewayStack]:
+    with GatewayStack(
         run_dir / "data", config=gateway_config, mock_url=mock_url, env=STACK_ENV, log_dir=run_dir / "logs"
     ) as running:
         _running.append(running)

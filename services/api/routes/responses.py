@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from services.api import sse, validation
-from services.api.deps import Gateway, GatewayDep, TenantDep
+from services.api.deps import CallerDep, Gateway, GatewayDep, TenantDep
 from services.api.watch import ResponseTimedOut, ResponseWatch, replay
 from services.store import queries
 from services.translator.requests import build_response
@@ -29,19 +29,20 @@ from shared.request_model import ResponseCreateRequest
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
 
-# How long the api waits for the store before answering anyway: the store being down must not hang
-# clients, only delay when others can read the response.
-PROJECTION_WAIT_S = 5.0
 _ANY_STATUS = frozenset({"queued", "in_progress", *TERMINAL_STATUSES})
 
 
 @router.post("/responses")
-async def create_response(request: Request, gateway: GatewayDep, tenant: TenantDep) -> object:
+async def create_response(request: Request, gateway: GatewayDep, caller: CallerDep) -> object:
     body = validation.parse_request(await request.body(), max_bytes=gateway.settings.max_body_bytes)
     validation.check_request(body, gateway.config)
-    chain = await _chain_before(gateway, tenant, body.previous_response_id)
+    await gateway.limiter.admit(caller)
+    tenant = caller.tenant
+    chain, affinity = await _chain_before(gateway, tenant, body.previous_response_id)
     response_id = new_id("resp")
-    events = _opening_events(body, response_id=response_id, tenant=tenant, chain=chain)
+    events = _opening_events(
+        body, response_id=response_id, tenant=tenant, chain=chain, key_id=caller.key_id, affinity=affinity
+    )
     watch = await ResponseWatch.open(gateway.nc, gateway.js, response_id)
     try:
         for event in events:
@@ -49,19 +50,22 @@ async def create_response(request: Request, gateway: GatewayDep, tenant: TenantD
     except BaseException:
         await watch.close()
         raise
-    deadline = gateway.settings.request_deadline_s
+    deadline = _api_deadline(gateway)
     if body.stream:
-        return _sse(_live(watch, wait_projection=body.store, deadline_s=deadline), deadline_s=deadline)
+        live = _live(gateway, watch, wait_projection=body.store, deadline_s=deadline)
+        return _sse(live, deadline_s=deadline)
     async with watch:
         if body.background:
-            await _await_projection(watch, response_id, _ANY_STATUS)
-            return JSONResponse(events[-1].payload["response"])
+            await _await_projection(gateway, watch, response_id, _ANY_STATUS)
+            return JSONResponse(events[0].payload["response"])
         try:
             final = await watch.terminal(deadline_s=deadline)
         except ResponseTimedOut:
             raise _timed_out(deadline) from None
         if body.store:
-            await _await_projection(watch, response_id, TERMINAL_STATUSES)
+            await _await_projection(gateway, watch, response_id, TERMINAL_STATUSES)
+    if final.http_error is not None:  # the backend refused the request itself (context length)
+        return JSONResponse({"error": final.http_error["error"]}, status_code=final.http_error["status"])
     return JSONResponse(final.payload["response"])
 
 
@@ -75,7 +79,7 @@ async def get_response(
 ) -> object:
     doc = await _stored(gateway, tenant, response_id)
     if stream:
-        deadline = gateway.settings.request_deadline_s
+        deadline = _api_deadline(gateway)
         return _sse(
             replay(gateway.js, response_id, after=starting_after, deadline_s=deadline), deadline_s=deadline
         )
@@ -94,7 +98,7 @@ async def cancel_response(response_id: str, gateway: GatewayDep, tenant: TenantD
     )
     async with await ResponseWatch.open(gateway.nc, gateway.js, response_id) as watch:
         await eventlog.append(gateway.js, cancel)
-        await _await_projection(watch, response_id, TERMINAL_STATUSES)
+        await _await_projection(gateway, watch, response_id, TERMINAL_STATUSES)
     return JSONResponse((await _stored(gateway, tenant, response_id))["response"])
 
 
@@ -106,7 +110,7 @@ async def delete_response(response_id: str, gateway: GatewayDep, tenant: TenantD
     )
     async with await ResponseWatch.open(gateway.nc, gateway.js, response_id) as watch:
         await eventlog.append(gateway.js, deleted)
-        await _await_projection(watch, response_id, {"deleted"})
+        await _await_projection(gateway, watch, response_id, {"deleted"})
     return {"id": response_id, "object": "response.deleted", "deleted": True}
 
 
@@ -124,7 +128,13 @@ async def list_input_items(
 
 
 def _opening_events(
-    body: ResponseCreateRequest, *, response_id: str, tenant: str, chain: list[str]
+    body: ResponseCreateRequest,
+    *,
+    response_id: str,
+    tenant: str,
+    chain: list[str],
+    key_id: str | None = None,
+    affinity: str | None = None,
 ) -> list[ResponseRequested | ResponseStreamed]:
     """What the api logs for a new response: the request, and for a background one its queued state,
     so that it can be read, streamed and cancelled before any worker takes it."""
@@ -136,12 +146,15 @@ def _opening_events(
         request=body,
         created_at=created_at,
         chain=chain,
+        key_id=key_id,
+        affinity=affinity,
     )
     if not body.background:
         return [requested]
     queued = build_response(body, response_id=response_id, created_at=created_at, status="queued")
     payload = {"type": "response.queued", "sequence_number": 0, "response": queued}
-    return [requested, ResponseStreamed.of(payload, response_id=response_id, tenant=tenant)]
+    # Logged before the request: once the request is in, a worker may log its events at any moment.
+    return [ResponseStreamed.of(payload, response_id=response_id, tenant=tenant), requested]
 
 
 async def _stored(gateway: Gateway, tenant: str, response_id: str) -> dict:
@@ -151,10 +164,13 @@ async def _stored(gateway: Gateway, tenant: str, response_id: str) -> dict:
     return doc
 
 
-async def _chain_before(gateway: Gateway, tenant: str, previous_id: str | None) -> list[str]:
-    """The ids of every earlier turn, oldest first; the previous response must exist for this tenant."""
+async def _chain_before(
+    gateway: Gateway, tenant: str, previous_id: str | None
+) -> tuple[list[str], str | None]:
+    """The ids of every earlier turn, oldest first, and the deployment that served the previous one
+    (the new turn's affinity); the previous response must exist for this tenant."""
     if previous_id is None:
-        return []
+        return [], None
     doc = await queries.get_response_doc(gateway.db, tenant=tenant, response_id=previous_id)
     if doc is None:
         raise InvalidRequest(
@@ -162,16 +178,16 @@ async def _chain_before(gateway: Gateway, tenant: str, previous_id: str | None) 
             param="previous_response_id",
             code="previous_response_not_found",
         )
-    return [*doc.get("chain", []), previous_id]
+    return [*doc.get("chain", []), previous_id], doc.get("served_by")
 
 
 async def _live(
-    watch: ResponseWatch, *, wait_projection: bool, deadline_s: float
+    gateway: Gateway, watch: ResponseWatch, *, wait_projection: bool, deadline_s: float
 ) -> AsyncIterator[ResponseStreamed]:
     async with watch:
         async for event in watch.events(deadline_s=deadline_s):
             if event.is_terminal and wait_projection:
-                await _await_projection(watch, event.response_id, TERMINAL_STATUSES)
+                await _await_projection(gateway, watch, event.response_id, TERMINAL_STATUSES)
             yield event
 
 
@@ -198,9 +214,18 @@ async def _frames(events: AsyncIterator[ResponseStreamed], *, deadline_s: float)
         )
 
 
-async def _await_projection(watch: ResponseWatch, response_id: str, statuses: Collection[str]) -> None:
-    if not await watch.projected(statuses=statuses, timeout_s=PROJECTION_WAIT_S):
-        log.warning("store did not project %s within %.0fs", response_id, PROJECTION_WAIT_S)
+async def _await_projection(
+    gateway: Gateway, watch: ResponseWatch, response_id: str, statuses: Collection[str]
+) -> None:
+    wait_s = gateway.settings.projection_wait_s
+    if not await watch.projected(statuses=statuses, timeout_s=wait_s):
+        log.warning("store did not project %s within %.1fs", response_id, wait_s)
+
+
+def _api_deadline(gateway: Gateway) -> float:
+    """The worker ends a response that outlives the request deadline with response.failed; the api
+    waits a little longer, so clients get that failed response rather than a bare timeout."""
+    return gateway.settings.request_deadline_s + 5.0
 
 
 def _timed_out(deadline_s: float) -> GatewayError:

@@ -1,0 +1,57 @@
+"""The translator's pure mapping, run inside the api for the endpoints that answer at once and put no
+response in the log (``input_tokens``, ``compact``): the same chain, references and function as the
+translator service uses, so a count or a compaction sees exactly what a real request would send."""
+
+from typing import Any
+
+from services.api.deps import Gateway
+from services.store import queries
+from services.translator import requests
+from shared.config import Deployment
+from shared.errors import InvalidRequest
+from shared.request_model import ResponseCreateRequest
+
+Doc = dict[str, Any]
+
+
+def deployment_for(gateway: Gateway, model: str) -> Deployment:
+    deployment = gateway.config.deployment(model)
+    if deployment is None:
+        raise InvalidRequest(
+            f"The requested model '{model}' does not exist.", param="model", code="model_not_found"
+        )
+    return deployment
+
+
+async def load_history(gateway: Gateway, tenant: str, previous_id: str | None) -> list[Doc]:
+    """The stored turns of the chain ending at ``previous_id``, oldest first."""
+    if previous_id is None:
+        return []
+    doc = await queries.get_response_doc(gateway.db, tenant=tenant, response_id=previous_id)
+    if doc is None:
+        raise InvalidRequest(
+            f"Previous response with id '{previous_id}' not found.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    ids = [*doc.get("chain", []), previous_id]
+    return await queries.get_chain_docs(gateway.db, tenant=tenant, ids=ids)
+
+
+async def chat_for(
+    gateway: Gateway,
+    tenant: str,
+    request: ResponseCreateRequest,
+    history: list[Doc],
+    deployment: Deployment | None,
+) -> dict[str, Any]:
+    """The Chat Completions body the translator would build for ``request`` after ``history``."""
+    wanted = requests.referenced_item_ids(request)
+    references = await queries.find_items(gateway.db, tenant=tenant, item_ids=wanted) if wanted else {}
+    return requests.build_chat_request(
+        request,
+        history,
+        references=references,
+        replay_reasoning=gateway.config.replay_reasoning,
+        context_window=deployment.context_window if deployment else None,
+    )

@@ -1,0 +1,161 @@
+"""Crash safety against real processes: workers, the store, nats-server and api replicas are killed
+or restarted mid-flight, on a stack of this module's own so the session's stack stays untouched."""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from pymongo import MongoClient
+
+from deploy.local.stack import Stack
+
+KEY = "sk-faults"
+DEADLINE_S = 4
+TTL_S = 3600
+SLOW = {"content": "a b c d e f g h i j k l m n o p", "chunk_chars": 2, "delay_s": 0.1}
+
+
+def _config(mock_url: str) -> dict:
+    return {
+        "models": [{"name": "m1", "api_base": f"{mock_url}/v1", "model": "mock-1"}],
+        "api_keys": [{"key_env": "FAULTS_KEY", "project": "faults"}],
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, mock_url: str) -> Iterator[Stack]:
+    run_dir: Path = tmp_path_factory.mktemp("faults")
+    env = {
+        "FAULTS_KEY": KEY,
+        "WORKER_ACK_WAIT_S": "2",  # a dead worker's call is redelivered after this
+        "PROJECTION_WAIT_S": "1",
+        "REQUEST_DEADLINE_S": str(DEADLINE_S),
+        "RESPONSE_TTL_S": str(TTL_S),
+    }
+    with Stack(
+        run_dir / "data", config=_config, mock_url=mock_url, env=env, log_dir=run_dir / "logs"
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key=KEY, max_retries=0) as sdk:
+        yield sdk
+
+
+def until(check, what: str, timeout_s: float = 60.0):
+    """Poll ``check`` until it returns something truthy: a bound on waiting, not a timing assertion."""
+    for _ in range(int(timeout_s / 0.1)):
+        try:
+            if result := check():
+                return result
+        except (openai.APIConnectionError, openai.InternalServerError, httpx.TransportError):
+            pass  # a component is still coming back
+        time.sleep(0.1)
+    raise AssertionError(f"never: {what}")
+
+
+def terminal(client: openai.OpenAI, response_id: str):
+    def done():
+        response = client.responses.retrieve(response_id)
+        return response if response.status not in ("queued", "in_progress") else None
+
+    return until(done, f"{response_id} reaches a terminal status")
+
+
+def logged_events(client: openai.OpenAI, response_id: str) -> list:
+    return list(client.responses.retrieve(response_id, stream=True))
+
+
+def test_worker_killed_mid_response_ends_failed_not_stuck(stack, client, mock_llm):
+    mock_llm.script(SLOW)
+    started = client.responses.create(model="m1", input="x", background=True)
+    until(lambda: client.responses.retrieve(started.id).status == "in_progress", "the worker took it")
+    time.sleep(0.3)  # let some deltas out
+    stack.kill("worker")
+    stack.restart("worker")
+    final = terminal(client, started.id)
+    assert final.status == "failed"
+    assert "worker" in final.error.message
+    events = logged_events(client, started.id)
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[-1].type == "response.failed"
+    assert sum(e.type == "response.created" for e in events) == 1  # never run twice
+
+
+def test_call_waits_for_a_worker_and_a_queued_cancel_holds(stack, client, mock_llm):
+    stack.kill("worker")
+    waiting = client.responses.create(model="m1", input="wait for me", background=True)
+    doomed = client.responses.create(model="m1", input="never run", background=True)
+    assert client.responses.cancel(doomed.id).status == "queued"  # nobody runs it yet
+    stack.restart("worker")
+    assert terminal(client, waiting.id).output_text == "echo: wait for me"
+    assert terminal(client, doomed.id).status == "cancelled"
+    assert all("never run" not in str(r["body"]) for r in mock_llm.requests())
+
+
+def test_store_restart_catches_up_without_loss_or_doubles(stack, client, mock_llm):
+    stack.kill("store")
+    made = [client.responses.create(model="m1", input=f"while the store was down {i}") for i in range(3)]
+    assert all(r.status == "completed" for r in made)  # answered even though nothing was projected
+    stack.restart("store")
+    for i, response in enumerate(made):
+        stored = until(lambda r=response: _retrievable(client, r.id), f"{response.id} projected")
+        assert stored.output_text == f"echo: while the store was down {i}"
+        items = client.responses.input_items.list(response.id)
+        assert [item.content[0].text for item in items.data] == [f"while the store was down {i}"]
+    with MongoClient(stack.mongo_uri) as mongo:
+        docs = list(mongo["responses_gateway"]["responses"].find({"_id": {"$in": [r.id for r in made]}}))
+    assert sorted(d["_id"] for d in docs) == sorted(r.id for r in made)
+    for doc in docs:  # retention: each response expires TTL after it was created
+        assert doc["expires_at"].timestamp() == pytest.approx(doc["created_at"] + TTL_S, abs=1)
+
+
+def _retrievable(client: openai.OpenAI, response_id: str):
+    """The response once the store has caught up with its end; None before."""
+    try:
+        response = client.responses.retrieve(response_id)
+    except openai.NotFoundError:
+        return None
+    return response if response.status == "completed" else None
+
+
+def test_nats_restart_every_service_reconnects(stack, client, mock_llm):
+    mock_llm.script({**SLOW, "delay_s": 0.2})
+    in_flight = client.responses.create(model="m1", input="across a restart", background=True)
+    until(lambda: client.responses.retrieve(in_flight.id).status == "in_progress", "running")
+    stack.restart("nats")
+    answer = until(lambda: client.responses.create(model="m1", input="after"), "a request succeeds again")
+    assert answer.output_text == "echo: after"
+    assert terminal(client, in_flight.id).status in ("completed", "failed")
+
+
+def test_api_replica_killed_mid_stream_resume_on_another(stack, client, mock_llm):
+    replica = stack.add_replica("api")
+    mock_llm.script(SLOW)
+    with openai.OpenAI(base_url=f"{replica.url}/v1", api_key=KEY, max_retries=0) as doomed_client:
+        seen = []
+        with doomed_client.responses.create(model="m1", input="x", background=True, stream=True) as stream:
+            for event in stream:
+                seen.append(event)
+                if event.type == "response.output_text.delta":
+                    break
+            replica.kill()
+    rest = list(
+        client.responses.retrieve(seen[0].response.id, stream=True, starting_after=seen[-1].sequence_number)
+    )
+    events = seen + rest
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text == SLOW["content"]
+
+
+def test_deadline_fails_a_stalled_backend(client, mock_llm):
+    mock_llm.script({"content": "too late", "delay_s": DEADLINE_S + 2})
+    response = client.responses.create(model="m1", input="x")
+    assert response.status == "failed"
+    assert "deadline" in response.error.message

@@ -90,7 +90,7 @@ def _requested(event: ResponseRequested, ttl_s: int) -> Write:
 
 def _streamed(event: ResponseStreamed, ttl_s: int) -> Write | None:
     response = event.payload["response"]
-    if response.get("store") is False:
+    if response.get("store") is False or _transient(event):
         return None
     rank = event.sequence_number + (_TERMINAL_RANK if event.is_terminal else 0)
     return Write(
@@ -109,6 +109,14 @@ def _streamed(event: ResponseStreamed, ttl_s: int) -> Write | None:
             "$setOnInsert": {"expires_at": _expiry(response.get("created_at", event.occurred_at), ttl_s)},
         },
     )
+
+
+def _transient(event: ResponseStreamed) -> bool:
+    """A foreground response's opening states: its client holds the connection until the end, so
+    only its request and its end are projected, two writes instead of four. A background response
+    is read while it runs, so each of its states is kept."""
+    opening = event.type in ("response.created", "response.in_progress")
+    return opening and not event.payload["response"].get("background")
 
 
 def _deleted(event: ResponseDeleted, ttl_s: int) -> Write:

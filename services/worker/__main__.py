@@ -1,5 +1,5 @@
-import asyncio
+import uvloop
 
 from services.worker.main import main
 
-asyncio.run(main())
+uvloop.run(main())

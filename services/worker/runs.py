@@ -82,8 +82,9 @@ class Run:
 
     def _logged(self, payload: dict[str, Any], http_error: dict[str, Any] | None = None) -> ResponseStreamed:
         event = ResponseStreamed.of(payload, response_id=self.call.response_id, tenant=self.call.tenant)
-        served = {"served_by": self._served_by, "cost_usd": self._cost_usd} if event.is_terminal else {}
-        updates = {**({"http_error": http_error} if http_error else {}), **served}
+        updates: dict[str, Any] = {"http_error": http_error} if http_error else {}
+        if event.is_terminal:
+            updates |= {"served_by": self._served_by, "cost_usd": self._cost_usd}
         return event.model_copy(update=updates) if updates else event
 
     async def _read(self, client: httpx.AsyncClient, pool: deployments.Pool) -> None:

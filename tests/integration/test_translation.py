@@ -758,7 +758,7 @@ def test_compact_summarises_the_chain_and_a_later_request_continues_from_it(clie
     later = create(
         client,
         model="m1",
-        input=[*(item.to_dict(warnings=False) for item in compacted.output), {"role": "user", "content": "cake?"}],
+        input=[*(i.to_dict(warnings=False) for i in compacted.output), {"role": "user", "content": "cake?"}],
     )
     assert upstream(mock_llm)["messages"] == [
         {"role": "user", "content": "plan a party"},

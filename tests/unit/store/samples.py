@@ -24,9 +24,15 @@ def requested(
 
 
 def response(
-    response_id: str, status: str, output: tuple[dict, ...] = (), *, store: bool = True
+    response_id: str,
+    status: str,
+    output: tuple[dict, ...] = (),
+    *,
+    store: bool = True,
+    background: bool = False,
 ) -> dict[str, Any]:
     return {
+        "background": background,
         "id": response_id,
         "object": "response",
         "created_at": CREATED_AT,

@@ -126,8 +126,8 @@ async def test_terminal_status_is_never_overwritten(collection: AsyncCollection)
 
 
 async def test_a_newer_lifecycle_event_replaces_an_older_one(collection: AsyncCollection) -> None:
-    queued = streamed(RID, 0, "queued", {"response": response(RID, "queued")})
-    running = streamed(RID, 1, "created", {"response": response(RID, "in_progress")})
+    queued = streamed(RID, 0, "queued", {"response": response(RID, "queued", background=True)})
+    running = streamed(RID, 1, "created", {"response": response(RID, "in_progress", background=True)})
 
     doc = await fold_fresh(collection, [requested(RID), running, queued])
 
@@ -158,11 +158,16 @@ async def test_a_response_not_to_store_writes_nothing(collection: AsyncCollectio
 
 
 def test_only_lifecycle_events_write() -> None:
-    _, created, _, item_done, _ = lifecycle(RID)
+    _, created, running, item_done, completed = lifecycle(RID)
     delta = streamed(RID, 3, "output_text.delta", {"item_id": "m", "output_index": 0, "delta": "Hi"})
-    assert project.write_for(created, ttl_s=TTL_S) is not None
+    assert project.write_for(completed, ttl_s=TTL_S) is not None
     assert project.write_for(item_done, ttl_s=TTL_S) is None
     assert project.write_for(delta, ttl_s=TTL_S) is None
+    # A foreground response's opening states are never read: its client waits for the end.
+    assert project.write_for(created, ttl_s=TTL_S) is None
+    assert project.write_for(running, ttl_s=TTL_S) is None
+    background = streamed(RID, 1, "in_progress", {"response": response(RID, "in_progress", background=True)})
+    assert project.write_for(background, ttl_s=TTL_S) is not None
 
 
 async def test_input_items_get_stable_ids_and_list_content(collection: AsyncCollection) -> None:

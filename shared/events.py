@@ -126,9 +126,12 @@ class ResponseStreamed(Event):
         return self.type in TERMINAL_TYPES
 
     @classmethod
-    def of(cls, payload: dict[str, Any], *, response_id: str, tenant: str) -> "ResponseStreamed":
-        """Wrap a client-facing event. Its id derives from the sequence number, so a redelivered chat
-        call re-emits the same ids and JetStream's duplicate window drops the copies."""
+    def of(
+        cls, payload: dict[str, Any], *, response_id: str, tenant: str, **internal: Any
+    ) -> "ResponseStreamed":
+        """Wrap a client-facing event; ``internal`` sets the gateway-only fields. Its id derives from
+        the sequence number, so a redelivered chat call re-emits the same ids and JetStream's
+        duplicate window drops the copies."""
         seq = payload["sequence_number"]
         return cls(
             event_id=derived_id("evt", response_id, seq),
@@ -137,6 +140,7 @@ class ResponseStreamed(Event):
             type=payload["type"],
             sequence_number=seq,
             payload=payload,
+            **internal,
         )
 
 

@@ -7,7 +7,7 @@ BytePlus ``thinking``/``caching``, ...) must reach the backend untouched.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 
 class _Open(BaseModel):
@@ -118,6 +118,14 @@ InputItem = Annotated[
 
 
 class ResponseCreateRequest(_Open):
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_default(cls, data: Any) -> Any:
+        """OpenAI's schema allows ``null`` for most fields, meaning "the default"."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None or k not in cls.model_fields}
+        return data
+
     model: str = Field(min_length=1)
     input: str | list[InputItem] | None = None
     instructions: str | None = None

@@ -3,6 +3,7 @@ out, then the signal the api waits on for read-your-writes."""
 
 import logging
 
+from bson.errors import InvalidDocument
 from faststream import AckPolicy
 from faststream.exceptions import NackMessage, RejectMessage
 from faststream.nats import NatsBroker, NatsMessage, PullSub
@@ -49,6 +50,10 @@ def register(
                 await repository.apply(collection, write)
             if usage_write is not None and usage_collection is not None:
                 await repository.apply(usage_collection, usage_write)
+        except (InvalidDocument, OverflowError) as exc:
+            # Data BSON cannot hold (an integer past 64 bits in a vendor field): no retry will help.
+            log.error("dropping %s: not storable: %r", event.event_id, exc)
+            raise RejectMessage from exc
         except PyMongoError as exc:
             log.warning("projecting %s failed, will retry: %s", event.event_id, exc)
             raise NackMessage(delay=RETRY_DELAY_S) from exc

@@ -70,5 +70,13 @@ def _failed(
     event: ResponseRequested, response: dict, error: InvalidRequest, sequence_start: int
 ) -> list[Event]:
     state, opening = stream.start(response, sequence_start=sequence_start)
-    payloads = opening + stream.fail(state, code=error.failure_code, message=error.message)
-    return [ResponseStreamed.of(p, response_id=event.response_id, tenant=event.tenant) for p in payloads]
+    ending = stream.fail(state, code=error.failure_code, message=error.message)
+    # A non-stream client gets the 400 it would have had, had the api been able to see the problem.
+    http_error = {"status": error.status, **error.body()}
+    return [
+        *(ResponseStreamed.of(p, response_id=event.response_id, tenant=event.tenant) for p in opening),
+        *(
+            ResponseStreamed.of(p, response_id=event.response_id, tenant=event.tenant, http_error=http_error)
+            for p in ending
+        ),
+    ]

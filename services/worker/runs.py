@@ -16,8 +16,9 @@ import httpx
 
 from services.translator import stream
 from services.worker import backends, deployments, routing
+from shared import subjects
 from shared.errors import BackendUnavailable, GatewayError
-from shared.events import ChatCallRequested, ResponseStreamed
+from shared.events import TERMINAL_TYPES, ChatCallRequested, ResponseStreamed
 
 Publish = Callable[[ResponseStreamed], Awaitable[asyncio.Future[Any]]]
 
@@ -49,9 +50,14 @@ class Run:
     ) -> None:
         """Emit every event of the response; returns once JetStream has acknowledged all of them."""
         acks: list[asyncio.Future[Any]] = []
+        # Nobody can watch the deltas of a foreground non-stream response (only background ones can be
+        # resumed), so only its states are logged: a fraction of the messages on the busiest path.
+        wanted = None if self.call.stream or self.call.background else subjects.STATE_EVENT_TYPES
 
         async def emit(payloads: list[dict[str, Any]], http_error: dict[str, Any] | None = None) -> None:
-            acks.extend([await publish(self._logged(payload, http_error)) for payload in payloads])
+            for payload in payloads:
+                if wanted is None or payload["type"] in wanted:
+                    acks.append(await publish(self._logged(payload, http_error)))
 
         state, opening = stream.start(self.call.response, sequence_start=self.call.sequence_start)
         await emit(opening)
@@ -81,11 +87,12 @@ class Run:
         )
 
     def _logged(self, payload: dict[str, Any], http_error: dict[str, Any] | None = None) -> ResponseStreamed:
-        event = ResponseStreamed.of(payload, response_id=self.call.response_id, tenant=self.call.tenant)
-        updates: dict[str, Any] = {"http_error": http_error} if http_error else {}
-        if event.is_terminal:
-            updates |= {"served_by": self._served_by, "cost_usd": self._cost_usd}
-        return event.model_copy(update=updates) if updates else event
+        terminal = payload["type"] in TERMINAL_TYPES
+        served = {"served_by": self._served_by, "cost_usd": self._cost_usd} if terminal else {}
+        call = self.call
+        return ResponseStreamed.of(
+            payload, response_id=call.response_id, tenant=call.tenant, http_error=http_error, **served
+        )
 
     async def _read(self, client: httpx.AsyncClient, pool: deployments.Pool) -> None:
         """Queue the chunks of the first deployment of the plan that answers. One that is overloaded,
@@ -124,7 +131,7 @@ def _ending(state: stream.StreamState, item: Item, deadline_s: float) -> list[di
             return stream.cancel(state)
         case Stop.DEADLINE:
             return stream.fail(
-                state, code="timeout", message=f"No answer within the {deadline_s:.0f}s deadline."
+                state, code="server_error", message=f"No answer within the {deadline_s:.0f}s deadline."
             )
         case GatewayError():
             return stream.fail(state, code=item.failure_code, message=item.message)

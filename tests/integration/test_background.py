@@ -113,3 +113,13 @@ def test_resume_is_owner_scoped(stack, client, client_b, mock_llm):
         headers={"Authorization": f"Bearer {stack.key_a}"},
     )
     assert reply.status_code == 400 and reply.json()["error"]["param"] == "starting_after"
+
+
+def test_only_responses_whose_deltas_were_logged_stream_again(client, mock_llm):
+    plain = client.responses.create(model="m1", input="not streamed")
+    with pytest.raises(openai.BadRequestError) as err:
+        list(client.responses.retrieve(plain.id, stream=True))
+    assert err.value.body["param"] == "stream"
+    streamed = list(client.responses.create(model="m1", input="streamed", stream=True))
+    replayed = list(client.responses.retrieve(streamed[0].response.id, stream=True))
+    assert [e.model_dump() for e in replayed] == [e.model_dump() for e in streamed]

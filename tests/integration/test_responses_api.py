@@ -267,3 +267,11 @@ def test_models_and_health(client, stack):
         "worker": True,
         "store": True,
     }
+
+
+def test_a_value_the_store_cannot_hold_does_not_stall_it(client, mock_llm):
+    odd = client.responses.create(model="m1", input="big", extra_body={"vendor_seed": 10**30})
+    assert odd.status == "completed"
+    assert mock_llm.requests()[-1]["body"]["vendor_seed"] == 10**30  # reached the backend untouched
+    after = client.responses.create(model="m1", input="next")  # the store's consumer moved on
+    assert client.responses.retrieve(after.id).output_text == "echo: next"

@@ -188,8 +188,13 @@ def test_item_references_resolve_from_the_store(client, mock_llm):
     assert body["output"] == [message(body["id"], 0, "echo: which number?")]
 
     calls = len(mock_llm.requests())
-    missing = client.responses.create(model="m1", input=[{"type": "item_reference", "id": "msg_nowhere"}])
-    assert missing.status == "failed" and missing.error.code == "invalid_prompt"
+    dangling = [{"type": "item_reference", "id": "msg_nowhere"}]
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model="m1", input=dangling)
+    assert err.value.body["type"] == "invalid_request_error" and "msg_nowhere" in err.value.message
+    # A stream has begun by the time the translator sees the problem: it ends failed.
+    streamed = list(client.responses.create(model="m1", input=dangling, stream=True))
+    assert streamed[-1].type == "response.failed" and streamed[-1].response.error.code == "invalid_prompt"
     assert len(mock_llm.requests()) == calls  # never reached the backend
 
 
@@ -769,8 +774,8 @@ def test_compact_summarises_the_chain_and_a_later_request_continues_from_it(clie
     assert later["output"] == [message(later["id"], 0, "echo: cake?")]
 
 
-def test_a_foreign_compaction_item_fails_the_response(client, mock_llm):
+def test_a_foreign_compaction_item_is_a_400(client, mock_llm):
     foreign = {"type": "compaction", "encrypted_content": "gAAAAABpM0Yj-openai-ciphertext"}
-    failed = client.responses.create(model="m1", input=[foreign, {"role": "user", "content": "go on"}])
-    assert failed.status == "failed" and failed.error.code == "invalid_prompt"
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="m1", input=[foreign, {"role": "user", "content": "go on"}])
     assert mock_llm.requests() == []

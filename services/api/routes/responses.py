@@ -79,6 +79,11 @@ async def get_response(
 ) -> object:
     doc = await _stored(gateway, tenant, response_id)
     if stream:
+        if not (doc["response"].get("background") or doc.get("request", {}).get("stream")):
+            # Only background and streamed responses log their deltas (see services/worker/runs.py).
+            raise InvalidRequest(
+                "Only background or streamed responses can be streamed again.", param="stream"
+            )
         deadline = _api_deadline(gateway)
         return _sse(
             replay(gateway.js, response_id, after=starting_after, deadline_s=deadline), deadline_s=deadline

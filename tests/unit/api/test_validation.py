@@ -43,3 +43,10 @@ def test_size_limit():
     with pytest.raises(InvalidRequest) as err:
         parse_request(b'{"model": "m", "input": "' + b"x" * 2000 + b'"}', max_bytes=1000)
     assert err.value.code == "request_too_large"
+
+
+def test_null_means_the_default():
+    body = b'{"model": "m", "input": "hi", "tools": null, "store": null, "tool_choice": null, "vendor": null}'
+    request = parse_request(body, max_bytes=1000)
+    assert (request.tools, request.store, request.tool_choice) == ([], True, "auto")
+    assert request.extra_fields() == {"vendor": None}  # vendor fields pass through as sent

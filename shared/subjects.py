@@ -5,7 +5,7 @@ One JetStream stream, ``RESPONSES``, holds the log. Each response has its own su
 
     resp.<id>.requested   ResponseRequested   api        -> translator, store
     resp.<id>.call        ChatCallRequested   translator -> worker
-    resp.<id>.state       STATE_EVENT_TYPES   worker     -> store, api   (lifecycle, items done)
+    resp.<id>.state       STATE_EVENT_TYPES   worker     -> store, api   (queued ... completed)
     resp.<id>.delta       all other events    worker     -> api          (deltas: the store never reads them)
     resp.<id>.deleted     ResponseDeleted     api        -> store
     resp.<id>.cancel      ResponseCancelRequested  api   -> every worker (core subscription)
@@ -50,6 +50,11 @@ def response_event_subjects(response_id: str) -> tuple[str, str]:
     return f"resp.{response_id}.{_STATE_SUFFIX}", f"resp.{response_id}.{_DELTA_SUFFIX}"
 
 
+def carries_response_event(subject: str) -> bool:
+    """Whether a subject matched by ``response_events`` holds a client-facing event."""
+    return subject.endswith((f".{_STATE_SUFFIX}", f".{_DELTA_SUFFIX}"))
+
+
 def response_events(response_id: str) -> str:
     """Everything the client sees of one response: state and deltas, in log order."""
     return f"resp.{response_id}.*"
@@ -88,7 +93,6 @@ STATE_EVENT_TYPES = frozenset(
         "response.queued",
         "response.created",
         "response.in_progress",
-        "response.output_item.done",
         "response.completed",
         "response.failed",
         "response.incomplete",

@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
 from shared import subjects
-from shared.events import ResponseStreamed, parse_event
+from shared.events import ResponseStreamed
 
 # A stalled client stops the api reading; NATS then drops what exceeds these rather than the api
 # buffering without bound, and the stream resumes from the log (see `ResponseWatch.events`).
@@ -118,9 +118,9 @@ async def _until_terminal(sub: Subscription, deadline_s: float) -> AsyncIterator
             msg = await sub.next_msg(timeout=max(until - loop.time(), 0.001))
         except TimeoutError as exc:
             raise ResponseTimedOut from exc
-        event = parse_event(msg.data)
-        if not isinstance(event, ResponseStreamed):
-            continue  # request, chat-call and cancel events share the wildcard
+        if not subjects.carries_response_event(msg.subject):
+            continue  # the request, chat-call and cancel events share the wildcard: not worth parsing
+        event = ResponseStreamed.model_validate_json(msg.data)
         yield event
         if event.is_terminal:
             return

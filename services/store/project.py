@@ -24,9 +24,9 @@ from shared.request_model import InputItem
 
 Doc = dict[str, Any]
 
-# The stream events that carry the whole Response object. ``response.output_item.done`` also reaches
-# the store but is skipped: the terminal event carries the full output, and a response still in
-# progress is shown without its finished items rather than with a partial copy to keep in order.
+# The stream events that carry the whole Response object, the only ones the store receives
+# (``shared.subjects.STATE_EVENT_TYPES``). A response still in progress is shown without its finished
+# items: the terminal event carries the full output.
 LIFECYCLE_TYPES = frozenset({"response.queued", "response.created", "response.in_progress"}) | TERMINAL_TYPES
 
 # A terminal event outranks every non-terminal one whatever their sequence numbers, so a late

@@ -18,8 +18,11 @@ async def get_response_doc(db: AsyncDatabase, *, tenant: str, response_id: str) 
 
 
 async def get_chain_docs(db: AsyncDatabase, *, tenant: str, ids: list[str]) -> list[Doc]:
-    """The documents of ``ids`` in that order, in one query; missing or deleted ones are skipped."""
-    cursor = responses(db).find({"_id": {"$in": ids}, "tenant": tenant, **_LIVE})
+    """The turns of ``ids`` in that order, in one query; missing or deleted ones are skipped. Only what
+    a history is folded from is read: a deep chain is a hundred documents on the hot path."""
+    cursor = responses(db).find(
+        {"_id": {"$in": ids}, "tenant": tenant, **_LIVE}, {"input_items": 1, "response.output": 1}
+    )
     found = {doc["_id"]: doc async for doc in cursor}
     return [found[i] for i in ids if i in found]
 

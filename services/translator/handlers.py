@@ -22,7 +22,7 @@ def register(
         subjects.ALL_REQUESTED,
         stream=LOG,
         durable="translator",
-        pull_sub=PullSub(batch_size=16, timeout=5.0),
+        queue="translator",
         max_workers=concurrency,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )

@@ -40,7 +40,7 @@ def register(
         stream=LOG,
         durable="worker",
         config=ConsumerConfig(ack_wait=ack_wait_s, max_ack_pending=concurrency * 4),
-        pull_sub=PullSub(batch_size=16, timeout=5.0),
+        queue="worker",
         max_workers=concurrency,
         # A worker that dies or errors mid-call leaves the message unacked: another replica gets it.
         ack_policy=AckPolicy.NACK_ON_ERROR,

@@ -75,8 +75,8 @@ def test_every_endpoint_is_scoped_to_the_project(client, client_b, mock_llm, sta
         headers={"Authorization": f"Bearer {stack.key_b}"},
     )
     assert counted.status_code in (400, 404)
-    referenced = client_b.responses.create(model="m1", input=[{"type": "item_reference", "id": item.id}])
-    assert referenced.status == "failed"
+    with pytest.raises(openai.BadRequestError):  # another project's items cannot be referenced
+        client_b.responses.create(model="m1", input=[{"type": "item_reference", "id": item.id}])
     assert all(secret not in json.dumps(r["body"]) for r in mock_llm.requests()[1:])
 
     # A managed key of the same project sees the project's responses.

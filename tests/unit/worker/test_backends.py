@@ -1,0 +1,67 @@
+import httpx
+import pytest
+
+from services.worker import backends
+from shared.config import Deployment
+from shared.errors import BackendFailed, BackendUnavailable, ContextLengthExceeded
+
+DEPLOYMENT = Deployment(name="m", api_base="http://backend/v1", model="up", api_key_env="TEST_BACKEND_KEY")
+
+
+class _Pieces(httpx.AsyncByteStream):
+    """A body that arrives in arbitrary pieces, as it does off a socket."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+
+    async def __aiter__(self):
+        for piece in self.pieces:
+            yield piece
+
+
+def _client(handler) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+async def _chunks(client: httpx.AsyncClient) -> list[dict]:
+    return [c async for c in backends.stream_chat(client, DEPLOYMENT, {"messages": []})]
+
+
+async def test_chunks_are_parsed_across_arbitrary_splits(monkeypatch):
+    monkeypatch.setenv("TEST_BACKEND_KEY", "sk-up")
+    body = b'data: {"n": 1}\r\n\r\n: keep-alive\n\ndata: {"n": 2}\n\ndata: [DONE]\n\n'
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["auth"] = request.headers["authorization"]
+        seen["url"] = str(request.url)
+        return httpx.Response(200, stream=_Pieces([body[:9], body[9:23], body[23:40], body[40:]]))
+
+    async with _client(handler) as client:
+        assert await _chunks(client) == [{"n": 1}, {"n": 2}]
+    assert seen == {"auth": "Bearer sk-up", "url": "http://backend/v1/chat/completions"}
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "error"),
+    [
+        (429, '{"error": {"message": "slow down"}}', BackendUnavailable),
+        (503, "overloaded", BackendUnavailable),
+        (400, '{"error": {"message": "maximum context length is 8192 tokens"}}', ContextLengthExceeded),
+        (401, '{"error": {"message": "bad key"}}', BackendFailed),
+    ],
+)
+async def test_refusals_are_classified(status, text, error):
+    async with _client(lambda _: httpx.Response(status, text=text)) as client:
+        with pytest.raises(error) as raised:
+            await _chunks(client)
+    assert "sk-" not in raised.value.message
+
+
+async def test_an_unreachable_backend_is_unavailable():
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    async with _client(handler) as client:
+        with pytest.raises(BackendUnavailable):
+            await _chunks(client)

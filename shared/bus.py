@@ -4,9 +4,21 @@ stream exists before any consumer binds to it, and answer health pings."""
 import logging
 
 from faststream.nats import JStream, NatsBroker
+from nats.errors import SlowConsumerError
 from nats.js import JetStreamContext
 
 from shared import eventlog, subjects
+
+
+def _not_a_slow_consumer(record: logging.LogRecord) -> bool:
+    # A slow consumer is a live stream whose client stopped reading: NATS drops that stream's
+    # overflow by design and the api continues it from the log. FastStream would log every
+    # dropped message as a broken connection: a flood, and no news.
+    return not (record.exc_info and isinstance(record.exc_info[1], SlowConsumerError))
+
+
+_broker_log = logging.getLogger("gateway.broker")
+_broker_log.addFilter(_not_a_slow_consumer)
 
 # Consumers bind to the stream `ensure_stream` made; FastStream must not declare it with its own settings.
 LOG = JStream(subjects.STREAM, declare=False)
@@ -21,6 +33,7 @@ def new_broker(nats_url: str, service: str) -> NatsBroker:
         graceful_timeout=10.0,
         # FastStream logs every message at INFO; on the token path that is most of the CPU.
         log_level=logging.DEBUG,
+        logger=_broker_log,
     )
 
     @broker.subscriber(subjects.health(service), queue=service)

@@ -136,6 +136,9 @@ class Settings(BaseModel):
     # How long the api waits for the store before answering anyway: the store being down must not
     # hang clients, only delay when other replicas can read the response.
     projection_wait_s: float = 5.0
+    # Events NATS holds for one live stream whose client reads slower than the backend writes; past
+    # that they are dropped and the stream goes on from the log, so no service buffers without bound.
+    stream_buffer_msgs: int = Field(default=20_000, ge=1)
     max_body_bytes: int = 16 * 1024 * 1024
 
     @classmethod
@@ -149,6 +152,7 @@ class Settings(BaseModel):
             "response_ttl_s": env.get("RESPONSE_TTL_S"),
             "request_deadline_s": env.get("REQUEST_DEADLINE_S"),
             "projection_wait_s": env.get("PROJECTION_WAIT_S"),
+            "stream_buffer_msgs": env.get("STREAM_BUFFER_MSGS"),
             "max_body_bytes": env.get("MAX_BODY_BYTES"),
         }
         return cls(**{k: v for k, v in values.items() if v})

@@ -7,7 +7,7 @@ import os
 
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from shared import subjects
 from shared.events import (
@@ -64,9 +64,25 @@ async def ensure_stream(js: JetStreamContext) -> None:
         subjects=subjects.STREAM_SUBJECTS,
         storage=StorageType.FILE,
         num_replicas=int(os.environ.get("STREAM_REPLICAS", "1")),
+        # 0 keeps every event: the log is the audit trail and what a rebuild replays.
+        max_age=float(os.environ.get("EVENT_RETENTION_S", "0")),
         duplicate_window=DUPLICATE_WINDOW_S,
     )
     try:
         await js.add_stream(config)
     except BadRequestError:
         await js.update_stream(config)
+
+
+async def last_response_event(js: JetStreamContext, response_id: str) -> ResponseStreamed | None:
+    """The newest client-facing event of one response in the log, if any."""
+    found = []
+    for subject in subjects.response_event_subjects(response_id):
+        try:
+            found.append(await js.get_last_msg(subjects.STREAM, subject))
+        except NotFoundError:
+            continue
+    if not found:
+        return None
+    newest = max(found, key=lambda raw: raw.seq)
+    return ResponseStreamed.model_validate_json(newest.data)

@@ -23,10 +23,8 @@ def deployment_for(gateway: Gateway, model: str) -> Deployment:
     return deployment
 
 
-async def load_history(gateway: Gateway, tenant: str, previous_id: str | None) -> list[Doc]:
-    """The stored turns of the chain ending at ``previous_id``, oldest first."""
-    if previous_id is None:
-        return []
+async def previous_response(gateway: Gateway, tenant: str, previous_id: str) -> Doc:
+    """The stored document named by ``previous_response_id``; it must exist for this tenant."""
     doc = await queries.get_response_doc(gateway.db, tenant=tenant, response_id=previous_id)
     if doc is None:
         raise InvalidRequest(
@@ -34,6 +32,14 @@ async def load_history(gateway: Gateway, tenant: str, previous_id: str | None) -
             param="previous_response_id",
             code="previous_response_not_found",
         )
+    return doc
+
+
+async def load_history(gateway: Gateway, tenant: str, previous_id: str | None) -> list[Doc]:
+    """The stored turns of the chain ending at ``previous_id``, oldest first."""
+    if previous_id is None:
+        return []
+    doc = await previous_response(gateway, tenant, previous_id)
     ids = [*doc.get("chain", []), previous_id]
     return await queries.get_chain_docs(gateway.db, tenant=tenant, ids=ids)
 

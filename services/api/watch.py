@@ -14,13 +14,16 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
-from shared import subjects
+from shared import eventlog, subjects
 from shared.events import ResponseStreamed
 
-# A stalled client stops the api reading; NATS then drops what exceeds these rather than the api
-# buffering without bound, and the stream resumes from the log (see `ResponseWatch.events`).
-_PENDING_MSGS = 20_000
+# A stalled client stops the api reading; NATS then drops what exceeds the buffer (Settings'
+# ``stream_buffer_msgs``) rather than the api buffering without bound, and the stream goes on from
+# the log (see `ResponseWatch.events`).
+DEFAULT_BUFFER_MSGS = 20_000
 _PENDING_BYTES = 32 * 1024 * 1024
+# How long a quiet live feed waits before asking the log whether it lost something.
+_IDLE_CHECK_S = 1.0
 
 
 class ResponseTimedOut(Exception):
@@ -28,17 +31,21 @@ class ResponseTimedOut(Exception):
 
 
 class ResponseWatch:
-    def __init__(self, js: JetStreamContext, response_id: str, events: Subscription, projected: Subscription):
+    def __init__(
+        self, js: JetStreamContext, response_id: str, events: Subscription, projected: Subscription
+    ) -> None:
         self._js = js
         self._response_id = response_id
         self._events = events
         self._projected = projected
 
     @classmethod
-    async def open(cls, nc: Client, js: JetStreamContext, response_id: str) -> Self:
+    async def open(
+        cls, nc: Client, js: JetStreamContext, response_id: str, *, buffer_msgs: int = DEFAULT_BUFFER_MSGS
+    ) -> Self:
         events = await nc.subscribe(
             subjects.response_events(response_id),
-            pending_msgs_limit=_PENDING_MSGS,
+            pending_msgs_limit=buffer_msgs,
             pending_bytes_limit=_PENDING_BYTES,
         )
         projected = await nc.subscribe(subjects.projected(response_id))
@@ -58,21 +65,29 @@ class ResponseWatch:
 
     async def events(self, *, deadline_s: float) -> AsyncIterator[ResponseStreamed]:
         """The client-facing events in order, up to and including the terminal one. Should the live
-        feed skip a number (dropped for a slow client), the rest comes from the log instead."""
-        expected = None
-        async for event in _until_terminal(self._events, deadline_s):
-            if expected is not None and event.sequence_number != expected:
+        feed lose events (NATS drops what a slow client leaves unread past the buffer), the rest comes
+        from the log instead: noticed by a skipped number, or by a quiet feed while the log moved on."""
+        expected = 0
+        async for event in _until_terminal(self._events, deadline_s, idle_s=_IDLE_CHECK_S):
+            lost = await self._log_is_past(expected) if event is None else event.sequence_number > expected
+            if lost:
                 async for replayed in replay(
                     self._js, self._response_id, after=expected - 1, deadline_s=deadline_s
                 ):
                     yield replayed
                 return
-            expected = event.sequence_number + 1
-            yield event
+            if event is not None:
+                expected = event.sequence_number + 1
+                yield event
+
+    async def _log_is_past(self, expected: int) -> bool:
+        last = await eventlog.last_response_event(self._js, self._response_id)
+        return last is not None and last.sequence_number >= expected
 
     async def terminal(self, *, deadline_s: float) -> ResponseStreamed:
-        async for event in self.events(deadline_s=deadline_s):
-            if event.is_terminal:
+        """Only the end; the numbers before it may have gaps (a non-stream run logs no deltas)."""
+        async for event in _until_terminal(self._events, deadline_s):
+            if event is not None and event.is_terminal:
                 return event
         raise ResponseTimedOut
 
@@ -98,26 +113,35 @@ async def replay(
         stream=subjects.STREAM,
         ordered_consumer=True,
         deliver_policy=DeliverPolicy.ALL,
-        pending_msgs_limit=_PENDING_MSGS,
+        pending_msgs_limit=DEFAULT_BUFFER_MSGS,
         pending_bytes_limit=_PENDING_BYTES,
     )
     try:
         async for event in _until_terminal(sub, deadline_s):
-            if event.sequence_number > after:
+            if event is not None and event.sequence_number > after:
                 yield event
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
 
 
-async def _until_terminal(sub: Subscription, deadline_s: float) -> AsyncIterator[ResponseStreamed]:
+async def _until_terminal(
+    sub: Subscription, deadline_s: float, *, idle_s: float | None = None
+) -> AsyncIterator[ResponseStreamed | None]:
+    """The subscription's client-facing events to the terminal one; None after each ``idle_s`` of
+    silence, when given."""
     loop = asyncio.get_running_loop()
     until = loop.time() + deadline_s
     while True:
+        left = until - loop.time()
+        if left <= 0:
+            raise ResponseTimedOut
         try:
-            msg = await sub.next_msg(timeout=max(until - loop.time(), 0.001))
-        except TimeoutError as exc:
-            raise ResponseTimedOut from exc
+            msg = await sub.next_msg(timeout=min(left, idle_s or left))
+        except TimeoutError:
+            if idle_s is not None and loop.time() < until:
+                yield None
+            continue
         if not subjects.carries_response_event(msg.subject):
             continue  # the request, chat-call and cancel events share the wildcard: not worth parsing
         event = ResponseStreamed.model_validate_json(msg.data)

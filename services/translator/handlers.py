@@ -1,7 +1,7 @@
 """The translator's subscription: a requested response in, the chat call for it out."""
 
 from faststream import AckPolicy
-from faststream.nats import NatsBroker, PullSub
+from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from pymongo.asynchronous.database import AsyncDatabase
 

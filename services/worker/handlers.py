@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 from faststream import AckPolicy
-from faststream.nats import NatsBroker, NatsMessage, PullSub
+from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 from nats.js.errors import NotFoundError
@@ -18,7 +18,7 @@ from services.worker.runs import Run
 from shared import eventlog, subjects
 from shared.bus import LOG
 from shared.config import Settings
-from shared.events import ChatCallRequested, ResponseCancelRequested, ResponseStreamed
+from shared.events import ChatCallRequested, ResponseCancelRequested
 
 
 def register(
@@ -49,7 +49,7 @@ def register(
         run = runs[call.response_id] = Run(call)
         try:
             if msg.raw_message.metadata.num_delivered > 1 and (
-                last := await _last_logged(js, call.response_id)
+                last := await eventlog.last_response_event(js, call.response_id)
             ):
                 if not last.is_terminal:
                     await run.abandon(after=last.sequence_number, publish=publish)
@@ -69,20 +69,6 @@ def register(
     async def on_cancel(request: ResponseCancelRequested) -> None:
         if run := runs.get(request.response_id):
             run.cancel()
-
-
-async def _last_logged(js: JetStreamContext, response_id: str) -> ResponseStreamed | None:
-    """The newest client-facing event a previous delivery of this call got into the log, if any."""
-    found = []
-    for subject in subjects.response_event_subjects(response_id):
-        try:
-            found.append(await js.get_last_msg(subjects.STREAM, subject))
-        except NotFoundError:
-            continue
-    if not found:
-        return None
-    newest = max(found, key=lambda raw: raw.seq)
-    return ResponseStreamed.model_validate_json(newest.data)
 
 
 async def _cancel_logged(js: JetStreamContext, response_id: str) -> bool:

@@ -1,6 +1,7 @@
 """Crash safety against real processes: workers, the store, nats-server and api replicas are killed
 or restarted mid-flight, on a stack of this module's own so the session's stack stays untouched."""
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mock_url: str) -> Iterator[S
         "PROJECTION_WAIT_S": "1",
         "REQUEST_DEADLINE_S": str(DEADLINE_S),
         "RESPONSE_TTL_S": str(TTL_S),
+        "STREAM_BUFFER_MSGS": "50",  # a stalled client overflows it at once
     }
     with Stack(
         run_dir / "data", config=_config, mock_url=mock_url, env=env, log_dir=run_dir / "logs"
@@ -159,3 +161,22 @@ def test_deadline_fails_a_stalled_backend(client, mock_llm):
     response = client.responses.create(model="m1", input="x")
     assert response.status == "failed"
     assert "deadline" in response.error.message
+
+
+def test_a_stalled_client_gets_every_event_from_the_log(stack, mock_llm):
+    """The api holds at most STREAM_BUFFER_MSGS events for a client that stops reading; NATS drops
+    the rest, and the stream goes on from the log once the client reads again."""
+    text = "".join(chr(ord("a") + i % 26) for i in range(6000))
+    mock_llm.script({"content": text, "chunk_chars": 1})
+    with httpx.stream(
+        "POST",
+        f"{stack.api_url}/v1/responses",
+        json={"model": "m1", "input": "x", "stream": True},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=60,
+    ) as reply:
+        time.sleep(3)  # the client stalls while the backend streams thousands of deltas
+        frames = [json.loads(line[6:]) for line in reply.iter_lines() if line.startswith("data: ")]
+    assert [f["sequence_number"] for f in frames] == list(range(len(frames)))
+    assert "".join(f["delta"] for f in frames if f["type"] == "response.output_text.delta") == text
+    assert frames[-1]["type"] == "response.completed"

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from services.api import sse, validation
+from services.api import sse, translation, validation
 from services.api.deps import CallerDep, Gateway, GatewayDep, TenantDep
 from services.api.watch import ResponseTimedOut, ResponseWatch, replay
 from services.store import queries
@@ -43,7 +43,8 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
     events = _opening_events(
         body, response_id=response_id, tenant=tenant, chain=chain, key_id=caller.key_id, affinity=affinity
     )
-    watch = await ResponseWatch.open(gateway.nc, gateway.js, response_id)
+    buffer = gateway.settings.stream_buffer_msgs
+    watch = await ResponseWatch.open(gateway.nc, gateway.js, response_id, buffer_msgs=buffer)
     try:
         for event in events:
             await eventlog.append(gateway.js, event)
@@ -176,13 +177,7 @@ async def _chain_before(
     (the new turn's affinity); the previous response must exist for this tenant."""
     if previous_id is None:
         return [], None
-    doc = await queries.get_response_doc(gateway.db, tenant=tenant, response_id=previous_id)
-    if doc is None:
-        raise InvalidRequest(
-            f"Previous response with id '{previous_id}' not found.",
-            param="previous_response_id",
-            code="previous_response_not_found",
-        )
+    doc = await translation.previous_response(gateway, tenant, previous_id)
     return [*doc.get("chain", []), previous_id], doc.get("served_by")
 
 

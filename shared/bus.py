@@ -2,6 +2,7 @@
 stream exists before any consumer binds to it, and answer health pings."""
 
 import logging
+import warnings
 
 from faststream.nats import JStream, NatsBroker
 from nats.errors import SlowConsumerError
@@ -16,6 +17,12 @@ def _not_a_slow_consumer(record: logging.LogRecord) -> bool:
     # dropped message as a broken connection: a flood, and no news.
     return not (record.exc_info and isinstance(record.exc_info[1], SlowConsumerError))
 
+
+# FastStream warns about every durable push consumer, with or without a deliver group. Ours always
+# have one (`queue=` the service's name), which is how NATS spreads a push consumer over replicas.
+warnings.filterwarnings(
+    "ignore", message="The JetStream Push consumer with the `durable` option", category=RuntimeWarning
+)
 
 _broker_log = logging.getLogger("gateway.broker")
 _broker_log.addFilter(_not_a_slow_consumer)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from services.translator.requests import build_response
 from shared.events import TERMINAL_TYPES, Event, ResponseDeleted, ResponseRequested, ResponseStreamed
 from shared.ids import derived_id
 from shared.request_model import InputItem
@@ -81,10 +82,16 @@ def _requested(event: ResponseRequested, ttl_s: int) -> Write:
         "input_items": _input_items(event),
         "expires_at": _expiry(event.created_at, ttl_s),
     }
+    # Until its first state is projected a response reads as what it is: queued in the background,
+    # else running (a foreground response's opening states are not written, see `_transient`).
+    status = "queued" if event.request.background else "in_progress"
+    opening = build_response(
+        event.request, response_id=event.response_id, created_at=event.created_at, status=status
+    )
     return Write(
         filter={"_id": event.response_id, "deleted": {"$ne": True}},
-        # A lifecycle event processed first has already set the status; the request must not reset it.
-        update={"$set": facts, "$setOnInsert": {"status": "queued"}},
+        # A lifecycle event processed first has already set the state; the request must not reset it.
+        update={"$set": facts, "$setOnInsert": {"status": status, "response": opening, "state_rank": -1}},
     )
 
 

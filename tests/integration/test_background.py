@@ -123,3 +123,13 @@ def test_only_responses_whose_deltas_were_logged_stream_again(client, mock_llm):
     streamed = list(client.responses.create(model="m1", input="streamed", stream=True))
     replayed = list(client.responses.retrieve(streamed[0].response.id, stream=True))
     assert [e.model_dump() for e in replayed] == [e.model_dump() for e in streamed]
+
+
+def test_a_foreground_stream_the_client_left_still_completes(client, mock_llm):
+    """Leaving a foreground stream does not stop the response (only background ones can be
+    cancelled): it runs to its end and stays retrievable, as a stored response does at OpenAI."""
+    mock_llm.script(SLOW)
+    with client.responses.create(model="m1", input="x", stream=True) as stream:
+        first = next(iter(stream))
+    done, _ = wait_for_status(client, first.response.id, {"completed"})
+    assert done.output_text == SLOW["content"]

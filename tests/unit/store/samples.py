@@ -11,13 +11,18 @@ CREATED_AT = 1_700_000_000
 
 
 def requested(
-    response_id: str, *, input: Any = "Hello", store: bool = True, chain: tuple[str, ...] = ()
+    response_id: str,
+    *,
+    input: Any = "Hello",
+    store: bool = True,
+    chain: tuple[str, ...] = (),
+    background: bool = False,
 ) -> ResponseRequested:
     return ResponseRequested(
         event_id=derived_id("evt", response_id, "requested"),
         response_id=response_id,
         tenant=TENANT,
-        request=ResponseCreateRequest(model="m", input=input, store=store),
+        request=ResponseCreateRequest(model="m", input=input, store=store, background=background),
         created_at=CREATED_AT,
         chain=list(chain),
     )

@@ -134,10 +134,19 @@ async def test_a_newer_lifecycle_event_replaces_an_older_one(collection: AsyncCo
     assert doc["status"] == "in_progress"
 
 
-async def test_the_request_alone_reads_as_queued(collection: AsyncCollection) -> None:
-    doc = await fold_fresh(collection, [requested(RID)])
-    assert doc["status"] == "queued"
-    assert "response" not in doc
+async def test_the_request_alone_reads_as_its_opening_state(collection: AsyncCollection) -> None:
+    running = await fold_fresh(collection, [requested(RID)])
+    assert running["status"] == running["response"]["status"] == "in_progress"
+    assert running["response"]["id"] == RID and running["response"]["output"] == []
+    await collection.delete_many({})
+    queued = await fold_fresh(collection, [requested(RID, background=True)])
+    assert queued["status"] == queued["response"]["status"] == "queued"
+
+
+async def test_the_request_never_overwrites_a_state_projected_before_it(collection: AsyncCollection) -> None:
+    *_, completed = lifecycle(RID)
+    doc = await fold_fresh(collection, [completed, requested(RID)])
+    assert doc["status"] == "completed" and doc["response"] == completed.payload["response"]
 
 
 async def test_deletion_leaves_a_tombstone_nothing_can_revive(collection: AsyncCollection) -> None:

@@ -59,6 +59,8 @@ class ChatCallRequested(Event):
     sequence_start: int = 0
     # Copied from ResponseRequested: the deployment id to prefer while it is healthy.
     affinity: str | None = None
+    # Copied from ResponseRequested: the managed key (id, never the key) the usage is billed to.
+    key_id: str | None = None
 
 
 class ResponseCancelRequested(Event):
@@ -120,6 +122,9 @@ class ResponseStreamed(Event):
     # that served it (or, if none could, the last one tried) and what the call cost at its prices.
     served_by: str | None = None
     cost_usd: float | None = None
+    # Gateway-internal, on the terminal event: the key the response was made with (its id), so that
+    # usage is one write from this event alone.
+    key_id: str | None = None
 
     @property
     def is_terminal(self) -> bool:

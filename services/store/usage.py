@@ -1,13 +1,12 @@
 """Usage and cost, projected from the log into the ``usage`` collection, and summed for reports.
 
-One document per response, ``_id = response_id``, stored or not::
+One document per response, ``_id = response_id``, stored or not, written once from its terminal
+event, which carries all of it (the worker stamps the key id and the serving deployment on it)::
 
-    tenant, key_id, model, created_at                         ResponseRequested
-    status, finished_at, deployment, *_tokens, cost_usd,      the terminal ResponseStreamed
-    error_code
+    tenant, key_id, model, created_at, status, finished_at, deployment, *_tokens, cost_usd, error_code
 
-Each write ``$set``s facts of one event under the response's id, so redelivery and replay change
-nothing and the two events may land in either order. The cost is the worker's, at the prices its
+The write ``$set``s the event's facts under the response's id, so redelivery and replay change
+nothing. The cost is the worker's, at the prices its
 deployment had when it served the call. Usage documents do not expire: they are the accounts.
 """
 
@@ -17,7 +16,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.store.project import Write
-from shared.events import Event, ResponseRequested, ResponseStreamed
+from shared.events import Event, ResponseStreamed
 
 COLLECTION = "usage"
 GroupBy = Literal["key", "model", "deployment", "project"]
@@ -33,17 +32,8 @@ TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoni
 
 def write_for(event: Event) -> Write | None:
     """The usage write of ``event``, or None if it tells nothing about usage."""
-    match event:
-        case ResponseRequested():
-            facts = {
-                "tenant": event.tenant,
-                "key_id": event.key_id,
-                "model": event.request.model,
-                "created_at": event.created_at,
-            }
-            return Write(filter={"_id": event.response_id}, update={"$set": facts})
-        case ResponseStreamed() if event.is_terminal:
-            return Write(filter={"_id": event.response_id}, update={"$set": _outcome(event)})
+    if isinstance(event, ResponseStreamed) and event.is_terminal:
+        return Write(filter={"_id": event.response_id}, update={"$set": _outcome(event)})
     return None
 
 
@@ -59,7 +49,9 @@ def _outcome(event: ResponseStreamed) -> dict[str, Any]:
     }
     return {
         "tenant": event.tenant,
+        "key_id": event.key_id,
         "model": response.get("model"),
+        "created_at": response.get("created_at"),
         "status": response.get("status"),
         "finished_at": event.occurred_at,
         "deployment": event.served_by,

@@ -62,6 +62,7 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
         background=request.background,
         sequence_start=sequence_start,
         affinity=event.affinity,
+        key_id=event.key_id,
     )
     return [call]
 
@@ -76,7 +77,13 @@ def _failed(
     return [
         *(ResponseStreamed.of(p, response_id=event.response_id, tenant=event.tenant) for p in opening),
         *(
-            ResponseStreamed.of(p, response_id=event.response_id, tenant=event.tenant, http_error=http_error)
+            ResponseStreamed.of(
+                p,
+                response_id=event.response_id,
+                tenant=event.tenant,
+                http_error=http_error,
+                key_id=event.key_id,
+            )
             for p in ending
         ),
     ]

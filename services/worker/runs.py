@@ -88,7 +88,8 @@ class Run:
 
     def _logged(self, payload: dict[str, Any], http_error: dict[str, Any] | None = None) -> ResponseStreamed:
         terminal = payload["type"] in TERMINAL_TYPES
-        served = {"served_by": self._served_by, "cost_usd": self._cost_usd} if terminal else {}
+        served = {"served_by": self._served_by, "cost_usd": self._cost_usd, "key_id": self.call.key_id}
+        served = served if terminal else {}
         call = self.call
         return ResponseStreamed.of(
             payload, response_id=call.response_id, tenant=call.tenant, http_error=http_error, **served

@@ -139,6 +139,8 @@ class Settings(BaseModel):
     # Events NATS holds for one live stream whose client reads slower than the backend writes; past
     # that they are dropped and the stream goes on from the log, so no service buffers without bound.
     stream_buffer_msgs: int = Field(default=20_000, ge=1)
+    # How long the api trusts a managed key's lookup: also how long a revoked key still works.
+    key_cache_s: float = Field(default=2.0, ge=0)
     max_body_bytes: int = 16 * 1024 * 1024
 
     @classmethod
@@ -153,6 +155,7 @@ class Settings(BaseModel):
             "request_deadline_s": env.get("REQUEST_DEADLINE_S"),
             "projection_wait_s": env.get("PROJECTION_WAIT_S"),
             "stream_buffer_msgs": env.get("STREAM_BUFFER_MSGS"),
+            "key_cache_s": env.get("KEY_CACHE_S"),
             "max_body_bytes": env.get("MAX_BODY_BYTES"),
         }
         return cls(**{k: v for k, v in values.items() if v})

@@ -28,7 +28,7 @@ def create_app(settings: Settings) -> FastStreamAPI:
         keys=keys.KeyRing(
             static_keys(config, os.environ),
             db[keys.COLLECTION],
-            cache_s=float(os.environ.get("KEY_CACHE_S", keys.DEFAULT_CACHE_S)),
+            cache_s=settings.key_cache_s,
         ),
         limiter=limits.Limiter(db[limits.COLLECTION], db[usage.COLLECTION]),
         db=db,

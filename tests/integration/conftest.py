@@ -2,6 +2,7 @@
 only the LLM scripted (``mock_llm``). Ports are free ones; data and logs live in a temporary directory,
 and a failing test shows the tail of every log."""
 
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -167,3 +168,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if report.failed and _running:
         report.sections.append(("stack logs (tail)", "\n".join(s.logs_tail() for s in _running)))
     return report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run stopped with SIGTERM (a CI timeout, ``timeout``, ``kill``) tears its stacks down as Ctrl-C
+    does, instead of leaving nats-server, the MongoDB stand-in and the services running."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

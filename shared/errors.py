@@ -2,6 +2,7 @@
 
     GatewayError                      500 server_error
     ├── InvalidRequest                400 invalid_request_error
+    │   ├── ModelNotFound             400 invalid_request_error / model_not_found
     │   └── ContextLengthExceeded     400 invalid_request_error / context_length_exceeded
     ├── AuthenticationFailed          401 authentication_error
     ├── PermissionDenied              403 permission_error
@@ -45,6 +46,13 @@ class InvalidRequest(GatewayError):
     type = "invalid_request_error"
     code = None
     failure_code = "invalid_prompt"
+
+
+class ModelNotFound(InvalidRequest):
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"The requested model '{model}' does not exist.", param="model")
 
 
 class ContextLengthExceeded(InvalidRequest):

@@ -154,9 +154,9 @@ LoggedEvent = Annotated[
     Field(discriminator="type"),
 ]
 
-logged_event = TypeAdapter(LoggedEvent)
+_logged_event = TypeAdapter(LoggedEvent)
 
 
 def parse_event(data: bytes | str) -> Event:
     """Any message of the log, as its event class."""
-    return logged_event.validate_json(data)
+    return _logged_event.validate_json(data)

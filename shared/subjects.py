@@ -60,11 +60,6 @@ def response_events(response_id: str) -> str:
     return f"resp.{response_id}.*"
 
 
-def history(response_id: str) -> str:
-    """Every logged event of one response, for replay and resume."""
-    return f"resp.{response_id}.>"
-
-
 def projected(response_id: str) -> str:
     return f"notify.projected.{response_id}"
 

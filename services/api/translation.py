@@ -8,7 +8,7 @@ from services.api.deps import Gateway
 from services.store import queries
 from services.translator import requests
 from shared.config import Deployment
-from shared.errors import InvalidRequest
+from shared.errors import InvalidRequest, ModelNotFound
 from shared.request_model import ResponseCreateRequest
 
 Doc = dict[str, Any]
@@ -17,9 +17,7 @@ Doc = dict[str, Any]
 def deployment_for(gateway: Gateway, model: str) -> Deployment:
     deployment = gateway.config.deployment(model)
     if deployment is None:
-        raise InvalidRequest(
-            f"The requested model '{model}' does not exist.", param="model", code="model_not_found"
-        )
+        raise ModelNotFound(model)
     return deployment
 
 

@@ -4,7 +4,7 @@ from pydantic import ValidationError
 
 from services.api.errors import invalid_request_from
 from shared.config import GatewayConfig
-from shared.errors import InvalidRequest
+from shared.errors import InvalidRequest, ModelNotFound
 from shared.request_model import ResponseCreateRequest
 
 
@@ -21,9 +21,7 @@ def parse_request(body: bytes, *, max_bytes: int) -> ResponseCreateRequest:
 
 def check_request(request: ResponseCreateRequest, config: GatewayConfig) -> None:
     if config.deployment(request.model) is None:
-        raise InvalidRequest(
-            f"The requested model '{request.model}' does not exist.", param="model", code="model_not_found"
-        )
+        raise ModelNotFound(request.model)
     if not request.input:  # None, "" or []
         raise InvalidRequest("'input' must not be empty.", param="input", code="empty_input")
     if request.background and not request.store:

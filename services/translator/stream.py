@@ -348,12 +348,12 @@ def _final(state: StreamState, *, status: str, **fields: Any) -> dict[str, Any]:
         **copy.deepcopy(state.response),
         "status": status,
         "output": copy.deepcopy(state.output),
-        "usage": _usage(state.usage),
+        "usage": responses_usage(state.usage),
         **fields,
     }
 
 
-def _usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
+def responses_usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     """Chat usage in the Responses shape; None when the backend reported none."""
     if usage is None:
         return None

@@ -65,7 +65,9 @@ def register(
         finally:
             runs.pop(call.response_id, None)
 
-    @broker.subscriber(subjects.ALL_CANCELS)
+    # A core subscription on a stream subject: it must not answer, or its empty reply would race the
+    # stream's PubAck to the api that published the cancel.
+    @broker.subscriber(subjects.ALL_CANCELS, no_reply=True)
     async def on_cancel(request: ResponseCancelRequested) -> None:
         if run := runs.get(request.response_id):
             run.cancel()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.config import Deployment, GatewayConfig
-from shared.errors import InvalidRequest, RateLimited
+from shared.errors import ModelNotFound, RateLimited
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def plan(
 ) -> list[Deployment]:
     """The deployments to try for ``model``, first choice first; each appears once."""
     if not config.deployments(model):
-        raise InvalidRequest(f"The model `{model}` does not exist.", param="model", code="model_not_found")
+        raise ModelNotFound(model)
     candidates: list[Deployment] = []
     for name in [model, *config.fallbacks.get(model, [])]:
         ordered = _ordered(config.deployments(name), affinity, rng)

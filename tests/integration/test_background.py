@@ -131,5 +131,12 @@ def test_a_foreground_stream_the_client_left_still_completes(client, mock_llm):
     mock_llm.script(SLOW)
     with client.responses.create(model="m1", input="x", stream=True) as stream:
         first = next(iter(stream))
+    # Mid-stream the store may not have projected it yet; read-your-writes holds at the end.
+    for _ in range(300):
+        try:
+            client.responses.retrieve(first.response.id)
+            break
+        except openai.NotFoundError:
+            time.sleep(0.05)
     done, _ = wait_for_status(client, first.response.id, {"completed"})
     assert done.output_text == SLOW["content"]

@@ -24,14 +24,6 @@ from shared.request_model import ResponseCreateRequest
 
 router = APIRouter(prefix="/v1")
 
-_NO_USAGE = {
-    "input_tokens": 0,
-    "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-    "output_tokens": 0,
-    "output_tokens_details": {"reasoning_tokens": 0},
-    "total_tokens": 0,
-}
-
 
 @router.post("/responses/compact")
 async def compact_response(body: ResponseCreateRequest, gateway: GatewayDep, tenant: TenantDep) -> object:
@@ -54,7 +46,7 @@ async def compact_response(body: ResponseCreateRequest, gateway: GatewayDep, ten
             "object": "response.compaction",
             "created_at": int(time.time()),
             "output": output,
-            "usage": summarised["usage"] or _NO_USAGE,
+            "usage": summarised["usage"] or stream.responses_usage({}),
         }
     )
 

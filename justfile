@@ -26,6 +26,10 @@ unit *args:
 integration *args:
     pytest -q tests/integration "$@"
 
+# Run every fault drill on a three-node NATS cluster with two replicas of each service, printing figures
+test-cluster *args:
+    CLUSTER_DRILLS=all pytest -q -s tests/cluster "$@"
+
 # Check lint and formatting without changing files
 lint:
     ruff check .
@@ -36,7 +40,15 @@ fmt:
     ruff format .
     ruff check --fix .
 
-# Run the benchmark (see bench/)
+# Check deploy/ offline: compose config, nginx -t, nats-server -t, the Helm chart rendered and schema-checked
+deploy-check:
+    python -m deploy.check
+
+# Fuzz a local stack: 500 schemathesis cases per operation of OpenAI's spec (FUZZ_EXAMPLES=n), hostile inputs
+fuzz *args:
+    FUZZ_EXAMPLES="${FUZZ_EXAMPLES:-500}" pytest -q -p no:cacheprovider --timeout=3600 tests/integration/test_conformance.py tests/integration/test_hostile_inputs.py "$@"
+
+# Run the benchmark (see bench/); `--quick` for CI, `--sporadic` or `--soak` for one scenario alone
 bench *args:
     python -m bench "$@"
 

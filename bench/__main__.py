@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench import report
 from bench.run import Plan, run
+from bench.soak import SoakPlan
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGETS = ("direct", "gateway", "litellm")
@@ -34,25 +35,49 @@ def parse_plan(argv: list[str] | None = None) -> tuple[Plan, Path]:
     parser.add_argument(
         "--hold", type=float, help="seconds each held stream stays open (default 30, quick 10)"
     )
+    parser.add_argument(
+        "--sporadic-count", type=int, help="requests per mode after an idle gap (default 6, quick 2; 0 skips)"
+    )
+    parser.add_argument("--sporadic-gap", type=float, default=6.0, help="seconds of silence before each")
+    parser.add_argument("--soak-responses", type=int, default=50_000, help="the soak stops after this many")
+    parser.add_argument("--soak-minutes", type=float, default=15.0, help="... or after this long")
+    parser.add_argument("--soak-window", type=float, default=60.0, help="seconds per measured window")
+    parser.add_argument("--soak-concurrency", type=int, default=16)
+    only = parser.add_argument_group("single scenarios (gateway only; combine them to run several)")
+    only.add_argument("--sporadic", action="store_true", help="only the sporadic scenario (~75 s)")
+    only.add_argument("--soak", action="store_true", help="only the soak (up to --soak-minutes)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where JSON and PNG go")
     args = parser.parse_args(argv)
     unknown = set(args.targets.split(",")) - set(TARGETS)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
     quick = args.quick
+    # --sporadic / --soak run those scenarios alone: no load table, no other scenario, no LiteLLM.
+    alone = args.sporadic or args.soak
+    sporadic_count = args.sporadic_count if args.sporadic_count is not None else (2 if quick else 6)
     plan = Plan(
-        targets=tuple(t for t in TARGETS if t in args.targets.split(",")),
-        concurrency=args.concurrency,
+        targets=("gateway",) if alone else tuple(t for t in TARGETS if t in args.targets.split(",")),
+        concurrency=() if alone else args.concurrency,
         duration_s=args.duration if args.duration is not None else (2.0 if quick else 8.0),
         warmup_s=args.warmup if args.warmup is not None else (0.5 if quick else 1.0),
         tokens=args.tokens,
         delay_ms=args.delay_ms,
-        chain_depths=args.chain_depths,
+        chain_depths=() if alone else args.chain_depths,
         chain_samples=args.chain_samples or (10 if quick else 30),
-        streams=args.streams if args.streams is not None else (200 if quick else 1000),
+        streams=0 if alone else (args.streams if args.streams is not None else (200 if quick else 1000)),
         # Long enough for every stream to have started before the first ends, at the gateway's
         # stream-creation rate on 2 cores.
         hold_s=args.hold or (10.0 if quick else 30.0),
+        sporadic=sporadic_count if args.sporadic or not alone else 0,
+        sporadic_gap_s=args.sporadic_gap,
+        soak=SoakPlan(
+            responses=args.soak_responses,
+            max_s=60 * args.soak_minutes,
+            window_s=args.soak_window,
+            concurrency=args.soak_concurrency,
+        )
+        if args.soak
+        else None,
         work_dir=Path(tempfile.mkdtemp(prefix="bench-")),
     )
     return plan, args.out

@@ -1,5 +1,5 @@
 """The results as one PNG: throughput, latency and first-token time by concurrency, CPU per request
-by process, chain depth and memory under open streams."""
+by process, chain depth, memory under open streams, the sporadic scenario and the soak."""
 
 from pathlib import Path
 from typing import Any
@@ -90,8 +90,42 @@ def _streams(ax: Axes, results: Results) -> None:
     ax.legend(fontsize=7)
 
 
+def _sporadic(ax: Axes, results: Results) -> None:
+    idle = results.get("sporadic") or {}
+    ax.set_title(f"gateway: after {idle.get('gap_s', '?')} s idle vs warm (ms)")
+    if "modes" not in idle:
+        ax.text(0.5, 0.5, "not measured", ha="center", transform=ax.transAxes)
+        return
+    modes = list(idle["modes"])
+    for offset, (key, label) in enumerate((("idle_p50_ms", "idle p50"), ("warm_p50_ms", "warm p50"))):
+        xs = [i + 0.4 * offset for i in range(len(modes))]
+        ax.bar(xs, [idle["modes"][m][key] or 0 for m in modes], width=0.4, label=label)
+    ax.plot(range(len(modes)), [idle["modes"][m]["idle_max_ms"] or 0 for m in modes], "ko", label="idle max")
+    ax.set_xticks([i + 0.2 for i in range(len(modes))], modes)
+    ax.legend(fontsize=7)
+
+
+def _soak(ax: Axes, results: Results) -> None:
+    soaked = results.get("soak") or {}
+    ax.set_title("gateway soak: req/s and the Mongo stand-in's CPU ms per request, by window")
+    if "windows" not in soaked:
+        ax.text(0.5, 0.5, "not measured", ha="center", transform=ax.transAxes)
+        return
+    at = [w["started_s"] for w in soaked["windows"]]
+    ax.plot(at, [w["rps"] or 0 for w in soaked["windows"]], "o-", color=COLORS["gateway"], label="req/s")
+    ax.set_xlabel("seconds into the soak")
+    ax.set_ylim(bottom=0)
+    cpu = ax.twinx()
+    cpu.plot(
+        at, [w["mongo_cpu_ms"] or 0 for w in soaked["windows"]], "s--", color="#ff7f0e", label="mongo ms/req"
+    )
+    cpu.set_ylim(bottom=0)
+    ax.legend(fontsize=7, loc="lower left")
+    cpu.legend(fontsize=7, loc="lower right")
+
+
 def draw(results: Results, path: Path) -> Path:
-    figure, axes = plt.subplots(2, 3, figsize=(16, 9))
+    figure, axes = plt.subplots(3, 3, figsize=(16, 13))
     both = ("non-stream", "stream")
     _by_concurrency(axes[0][0], results, "rps", "requests/s (log)", both)
     _by_concurrency(axes[0][1], results, "p50_ms", "p50 latency ms (log)", both)
@@ -99,6 +133,9 @@ def draw(results: Results, path: Path) -> Path:
     _cpu(axes[1][0], results)
     _chain(axes[1][1], results)
     _streams(axes[1][2], results)
+    _sporadic(axes[2][0], results)
+    _soak(axes[2][1], results)
+    axes[2][2].axis("off")
     meta = results["meta"]
     figure.suptitle(
         f"responses-gateway bench {meta['started_at']}: {meta['cpus']} CPUs, {meta['tokens']} tokens"

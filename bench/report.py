@@ -1,7 +1,7 @@
 """Turning results into what a person reads: text tables, the goals check, JSON files and a PNG plot.
 
 ``results`` is the dict ``python -m bench`` writes as JSON: ``meta``, ``cells`` (one ``stats.summary``
-each), ``targets``, ``chain_depth``, ``open_streams``, ``goals``.
+each), ``targets``, ``chain_depth``, ``open_streams``, ``sporadic``, ``soak``, ``goals``.
 """
 
 import json
@@ -22,6 +22,10 @@ TARGET_ORDER = ("direct", "gateway", "litellm")
 GOAL_ADDED_MS = 2.0
 GOAL_THROUGHPUT_RATIO = 10.0
 GOAL_CHAIN_MS = 2.0
+# After an idle spell a response costs what a warm one does: the idle p50 within this of the warm one.
+GOAL_SPORADIC_MS = 5.0
+# The soak's last window keeps this share of its first window's throughput.
+GOAL_SOAK_RATIO = 0.9
 
 
 def _cell(results: Results, target: str, mode: str, concurrency: int) -> Row | None:
@@ -52,11 +56,24 @@ def goals(results: Results) -> list[Row]:
     deep, shallow = (depths.get(d, {}).get("p50_ms") for d in ("100", "1"))
     chain = round(deep - shallow, 3) if deep is not None and shallow is not None else None
     checks.append(("100-turn chain minus 1-turn chain, p50", chain, GOAL_CHAIN_MS, "ms <="))
+    idle_modes = (results.get("sporadic") or {}).get("modes") or {}
+    for mode in ("non-stream", "stream"):
+        added = (idle_modes.get(mode) or {}).get("idle_minus_warm_p50_ms")
+        checks.append(
+            (f"after {_gap(results)} idle minus warm, {mode}, p50", added, GOAL_SPORADIC_MS, "ms <=")
+        )
+    ratio = (results.get("soak") or {}).get("last_vs_first")
+    checks.append(("soak: last window's throughput / first's", ratio, GOAL_SOAK_RATIO, "x >="))
     rows = []
     for name, value, limit, unit in checks:
         met = None if value is None else (value >= limit if ">=" in unit else value <= limit)
         rows.append({"goal": name, "value": value, "limit": limit, "unit": unit, "met": met})
     return rows
+
+
+def _gap(results: Results) -> str:
+    gap = (results.get("sporadic") or {}).get("gap_s")
+    return f"{gap:.0f} s" if gap is not None else "a gap"
 
 
 def _fmt(value: object, digits: int = 2) -> str:
@@ -138,12 +155,19 @@ def rss_table(results: Results) -> str:
     return _table(["target", *names, "system"], rows)
 
 
+def _unmeasured(name: str, scenario: dict[str, Any] | None) -> str | None:
+    """The line a scenario's table is instead, when it did not run or failed."""
+    if not scenario:
+        return f"{name}: not measured"
+    if "error" in scenario:
+        return f"{name}: FAILED: {scenario['error']}"
+    return None
+
+
 def chain_table(results: Results) -> str:
     chain = results.get("chain_depth")
-    if not chain:
-        return "chain depth: not measured"
-    if "error" in chain:
-        return f"chain depth: FAILED: {chain['error']}"
+    if unmeasured := _unmeasured("chain depth", chain):
+        return unmeasured
     base = chain["depths"].get("1", {}).get("p50_ms")
     rows = [
         [depth, _fmt(v["p50_ms"]), _fmt(v["p99_ms"]), _fmt(None if base is None else v["p50_ms"] - base)]
@@ -157,10 +181,8 @@ def chain_table(results: Results) -> str:
 
 def streams_table(results: Results) -> str:
     held = results.get("open_streams")
-    if not held:
-        return "open streams: not measured"
-    if "error" in held:
-        return f"open streams: FAILED: {held['error']}"
+    if unmeasured := _unmeasured("open streams", held):
+        return unmeasured
     rows = [[name, _fmt(v["baseline"], 1), _fmt(v["peak"], 1)] for name, v in held["rss_mb"].items()]
     system = [v for name, v in held["rss_mb"].items() if name not in OUTSIDE]
     rows.append(["system", *(_fmt(sum(v[k] for v in system), 1) for k in ("baseline", "peak"))])
@@ -171,6 +193,39 @@ def streams_table(results: Results) -> str:
     if held["first_error"]:
         title += f"\n  first error: {held['first_error'][:200]}"
     return title + "\n" + _table(["process", "RSS MB before", "RSS MB at peak"], rows)
+
+
+def sporadic_table(results: Results) -> str:
+    idle = results.get("sporadic")
+    if unmeasured := _unmeasured("sporadic", idle):
+        return unmeasured
+    figures = ("idle_p50_ms", "idle_max_ms", "warm_p50_ms", "idle_minus_warm_p50_ms")
+    rows = [
+        [mode, str(len(v["idle_ms"])), *(_fmt(v[k]) for k in figures)] for mode, v in idle["modes"].items()
+    ]
+    header = ["mode", "samples", "idle p50", "idle max", "warm p50", "idle - warm"]
+    title = f"sporadic: each request after {idle['gap_s']:.0f} s without traffic, then one warm (ms)"
+    return title + "\n" + _table(header, rows)
+
+
+def soak_table(results: Results) -> str:
+    soaked = results.get("soak")
+    if unmeasured := _unmeasured("soak", soaked):
+        return unmeasured
+    rows = [_soak_row(w) for w in soaked["windows"]]
+    header = ["window", "at s", "responses", "req/s", "p50 ms", "p99 ms", "mongo cpu", "system cpu", "errors"]
+    title = (
+        f"soak at c={soaked['concurrency']}, {soaked['window_s']:.0f} s windows (cpu: ms per request):"
+        f" {soaked['responses']} responses, {soaked['errors']} errors;"
+        f" last window / first = {_fmt(soaked['last_vs_first'], 3)}"
+    )
+    return title + "\n" + _table(header, rows)
+
+
+def _soak_row(window: Row) -> list[str]:
+    lead = [str(window["window"]), _fmt(window["started_s"], 0), str(window["responses_total"])]
+    figures = (window["p50_ms"], window["p99_ms"], window["mongo_cpu_ms"], window["system_cpu_ms"])
+    return [*lead, _fmt(window["rps"], 1), *(_fmt(v) for v in figures), str(window["errors"])]
 
 
 def goals_text(results: Results) -> str:
@@ -189,6 +244,10 @@ def failures_text(results: Results) -> str:
         for c in failed
     ]
     lines += [f"  {name}: {t['error']}" for name, t in results["targets"].items() if t.get("error")]
+    soaked = [w for w in (results.get("soak") or {}).get("windows", []) if w["first_error"]]
+    lines += [
+        f"  soak window {w['window']}: {w['errors']} errors, first: {w['first_error'][:300]}" for w in soaked
+    ]
     return "\n".join(lines)
 
 
@@ -210,6 +269,10 @@ def render(results: Results) -> str:
         chain_table(results),
         "",
         streams_table(results),
+        "",
+        sporadic_table(results),
+        "",
+        soak_table(results),
         "",
         "Goals",
         goals_text(results),

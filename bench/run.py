@@ -16,6 +16,7 @@ from typing import Any
 from bench import litellm_proxy, procs, scenarios, stats
 from bench.load import Target, run_cell
 from bench.report import Results, goals
+from bench.soak import SoakPlan, soak
 from deploy.local.processes import Process, StackError, free_port, tcp_open
 from deploy.local.stack import REPO_ROOT, Stack, python_env
 
@@ -36,16 +37,20 @@ class Plan:
     chain_samples: int
     streams: int
     hold_s: float
+    sporadic: int  # requests per mode after an idle gap; 0 skips the scenario
+    sporadic_gap_s: float
+    soak: SoakPlan | None
     work_dir: Path
 
 
 def gateway_config(mock_url: str, hold_url: str) -> dict[str, Any]:
     """Pure: our gateway's config, ``bench`` on the fast backend and ``bench-hold`` on the slow one."""
     return {
+        "auth": "open",
         "models": [
             {"name": MODEL, "api_base": f"{mock_url}/v1", "model": MODEL},
             {"name": HOLD_MODEL, "api_base": f"{hold_url}/v1", "model": HOLD_MODEL},
-        ]
+        ],
     }
 
 
@@ -147,6 +152,15 @@ def _gateway(plan: Plan, mock: Process, hold: Process, results: Results, cells: 
             )
             streams = scenarios.open_streams(held, plan.streams, timeout_s=plan.hold_s + 120)
             results["open_streams"] = _guarded("open streams", streams)
+        if plan.sporadic:
+            _progress(
+                f"  sporadic: {plan.sporadic} requests per mode, each after {plan.sporadic_gap_s:.0f} s idle"
+            )
+            idle = scenarios.sporadic(target, plan.sporadic, plan.sporadic_gap_s)
+            results["sporadic"] = _guarded("sporadic", idle)
+        if plan.soak:  # last: it fills the projection, which every later measurement would feel
+            _progress(f"  soak: up to {plan.soak.responses} responses or {plan.soak.max_s:.0f} s")
+            results["soak"] = _guarded("soak", soak(target, plan.soak, _progress))
 
 
 def _litellm(plan: Plan, mock: Process, results: Results, cells: list[stats.Cell]) -> None:
@@ -193,7 +207,14 @@ def _meta(plan: Plan) -> dict[str, Any]:
 
 def run(plan: Plan) -> Results:
     """Measure every target of ``plan``; a target that fails is reported as failed, not raised."""
-    results: Results = {"meta": _meta(plan), "targets": {}, "chain_depth": None, "open_streams": None}
+    results: Results = {
+        "meta": _meta(plan),
+        "targets": {},
+        "chain_depth": None,
+        "open_streams": None,
+        "sporadic": None,
+        "soak": None,
+    }
     cells: list[stats.Cell] = []
     started = time.monotonic()
     hold_delay_ms = 1000 * plan.hold_s / HOLD_TOKENS

@@ -134,3 +134,52 @@ async def _hold(connection: Connection, target: Target, counts: _StreamCounts, t
 
 def _mb(kb: int) -> float:
     return round(kb / 1024, 1)
+
+
+async def sporadic(target: Target, count: int, gap_s: float) -> dict[str, object]:
+    """Requests after ``gap_s`` of silence, each followed at once by a warm one on its connection.
+
+    Every idle request opens a new connection, as a client that was quiet would (and as it must: the
+    server closes idle keep-alive connections after 5 s). Its latency, against the warm one right
+    after it, shows what the idle spell cost; the stream is timed to its last event, since a
+    stream can be held back at its end (response.completed)."""
+    modes: dict[str, dict[str, list[float]]] = {}
+    for stream in (False, True):
+        idle: list[float] = []
+        warm: list[float] = []
+        for _ in range(count):
+            await asyncio.sleep(gap_s)
+            connection = await target.connect()
+            try:
+                for into in (idle, warm):
+                    exchange = await asyncio.wait_for(
+                        connection.post(
+                            target.path, target.body(stream), target.first_marker if stream else None
+                        ),
+                        REQUEST_TIMEOUT_S,
+                    )
+                    if problem := target.failure(stream, exchange):
+                        raise ExchangeFailed(f"sporadic {'stream' if stream else 'non-stream'}: {problem}")
+                    into.append(exchange.latency)
+            finally:
+                connection.close()
+        modes["stream" if stream else "non-stream"] = {"idle": idle, "warm": warm}
+    return {
+        "count": count,
+        "gap_s": gap_s,
+        "modes": {mode: _sporadic_summary(v) for mode, v in modes.items()},
+    }
+
+
+def _sporadic_summary(samples: dict[str, list[float]]) -> dict[str, object]:
+    idle, warm = samples["idle"], samples["warm"]
+    idle_p50, warm_p50 = _ms(percentile(idle, 50)), _ms(percentile(warm, 50))
+    return {
+        "idle_ms": [_ms(v) for v in idle],
+        "idle_p50_ms": idle_p50,
+        "idle_max_ms": _ms(max(idle)) if idle else None,
+        "warm_p50_ms": warm_p50,
+        "idle_minus_warm_p50_ms": None
+        if idle_p50 is None or warm_p50 is None
+        else round(idle_p50 - warm_p50, 3),
+    }

@@ -1,14 +1,27 @@
-"""The NATS connection every service opens the same way: reconnect forever, make sure the log's
-stream exists before any consumer binds to it, and answer health pings."""
+"""The NATS connection every service opens the same way: reconnect forever, authenticate and encrypt
+as the settings say, make sure the log's stream exists before any consumer binds to it, and answer
+health pings."""
 
 import logging
+import ssl
 import warnings
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from faststream.nats import JStream, NatsBroker
+from faststream.nats.security import (
+    NatsCredentials,
+    NatsNKey,
+    NatsSecurity,
+    NatsUserPassword,
+    parse_security,
+)
 from nats.errors import SlowConsumerError
 from nats.js import JetStreamContext
 
-from shared import eventlog, subjects
+from shared import deadletter, eventlog, subjects
+from shared.config import ConfigError, Settings
+from shared.sealing import MasterKeys
 
 
 def _not_a_slow_consumer(record: logging.LogRecord) -> bool:
@@ -31,9 +44,75 @@ _broker_log.addFilter(_not_a_slow_consumer)
 LOG = JStream(subjects.STREAM, declare=False)
 
 
-def new_broker(nats_url: str, service: str) -> NatsBroker:
+def servers(nats_url: str) -> list[str]:
+    """``NATS_URL`` as a list of servers: nats-py takes a list, not the comma-separated form
+    (``nats://a:4222,nats://b:4222``) that NATS tools accept. Without their logins, which ``security``
+    passes for every server."""
+    return [_without_login(url) for url in _urls(nats_url)]
+
+
+def _urls(nats_url: str) -> list[str]:
+    return [url.strip() for url in nats_url.split(",") if url.strip()]
+
+
+def _without_login(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def security(settings: Settings) -> NatsSecurity | None:
+    """How to authenticate, by one of a creds file, an nkey seed file or the user and password of
+    ``NATS_URL`` (``nats://user:pass@host:4222``, as NATS tools take them), and which TLS context to use.
+
+    The URL's login is also passed as the connection's own: nats-py gives a URL's login only to that
+    URL's server, and a cluster node learnt later would answer ``Authorization Violation``."""
+    login = _login(settings.nats_url)
+    if sum(map(bool, (settings.nats_creds, settings.nats_nkey_seed, login))) > 1:
+        raise ConfigError("authenticate to NATS one way: NATS_CREDS, NATS_NKEY_SEED or a login in NATS_URL")
+    tls = _tls_context(settings)
+    if settings.nats_creds:
+        return NatsCredentials.from_file(settings.nats_creds, ssl_context=tls)
+    if settings.nats_nkey_seed:
+        return NatsNKey.from_file(settings.nats_nkey_seed, ssl_context=tls)
+    if login:
+        return NatsUserPassword(*login, ssl_context=tls)
+    return NatsSecurity(ssl_context=tls) if tls else None
+
+
+def _login(nats_url: str) -> tuple[str, str] | None:
+    """The first user and password among the servers of ``NATS_URL``."""
+    for url in _urls(nats_url):
+        parts = urlsplit(url)
+        if parts.username is not None and parts.password is not None:
+            return parts.username, parts.password
+    return None
+
+
+def connect_options(settings: Settings) -> dict[str, Any]:
+    """``nats.connect`` arguments for a plain client (a CLI), the same servers and credentials as
+    ``new_broker``'s."""
+    return {"servers": servers(settings.nats_url), **parse_security(security(settings))}
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """Server verification against ``NATS_TLS_CA`` (else the system's CAs), and the client certificate
+    for mutual TLS; None when no TLS setting is given (a ``tls://`` URL still gets the default context)."""
+    if settings.nats_tls_key and not settings.nats_tls_cert:
+        raise ConfigError("NATS_TLS_KEY is set without NATS_TLS_CERT")
+    if not (settings.nats_tls_ca or settings.nats_tls_cert):
+        return None
+    context = ssl.create_default_context(cafile=settings.nats_tls_ca)
+    if settings.nats_tls_cert:
+        context.load_cert_chain(settings.nats_tls_cert, settings.nats_tls_key)
+    return context
+
+
+def new_broker(settings: Settings, service: str) -> NatsBroker:
     broker = NatsBroker(
-        nats_url,
+        servers(settings.nats_url),
+        security=security(settings),
         name=service,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
@@ -50,9 +129,16 @@ def new_broker(nats_url: str, service: str) -> NatsBroker:
     return broker
 
 
-async def connect(broker: NatsBroker) -> JetStreamContext:
-    """Connect and ensure the stream; call before ``broker.start()`` binds the consumers."""
+async def connect(
+    broker: NatsBroker, *, master: MasterKeys | None = None, key_ttl_s: float = 0.0
+) -> JetStreamContext:
+    """Connect and ensure the streams (the log, its claim-check bucket, the dead letters); call before
+    ``broker.start()`` binds the consumers. With ``master`` (every service) the connection seals what
+    it logs, its data keys expiring after ``key_ttl_s``; without it (tests, tools) events stay plain."""
     await broker.connect()
     js = broker.connection.jetstream()
     await eventlog.ensure_stream(js)
+    await deadletter.ensure_stream(js, replicas=eventlog.replicas())
+    if master is not None:
+        await eventlog.seal_with(js, master, ttl_s=key_ttl_s)
     return js

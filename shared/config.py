@@ -7,13 +7,20 @@ so neither the file nor any event holds a secret.
 
 import os
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from shared.sealing import MasterKeys, master_keys_from
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "local" / "gateway.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration a service must not start with; the message is one line, for the operator."""
 
 
 class Deployment(BaseModel):
@@ -43,6 +50,8 @@ class Deployment(BaseModel):
     output_cost_per_mtok: float = 0.0
     # Cached prompt tokens; None = priced as ordinary input.
     cached_input_cost_per_mtok: float | None = None
+    # Send the request's `service_tier` on (OpenAI, Groq...); false for a backend that refuses the field.
+    forward_service_tier: bool = True
 
 
 class ClientKey(BaseModel):
@@ -81,6 +90,10 @@ class GatewayConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     models: list[Deployment]
+    # `keys`: every request needs a static or managed key, even while there is none. `open`: a request
+    # without a known key is served as the anonymous tenant (local development). `keys` is the default,
+    # so no config is open without saying so.
+    auth: Literal["keys", "open"] = "keys"
     api_keys: list[ClientKey] = []
     replay_reasoning: bool = False
     # model name -> other model names to try, in order, once its own deployments failed.
@@ -133,6 +146,10 @@ class Settings(BaseModel):
     config_path: Path = DEFAULT_CONFIG
     response_ttl_s: int = Field(default=30 * 24 * 3600, ge=1)
     request_deadline_s: float = 600.0
+    # The store's sweeper ends `failed` what is still queued or in progress this long past its
+    # deadline, looking every `sweep_interval_s` (services/store/sweeper.py).
+    sweep_grace_s: float = Field(default=60.0, ge=0)
+    sweep_interval_s: float = Field(default=30.0, gt=0)
     # How long the api waits for the store before answering anyway: the store being down must not
     # hang clients, only delay when other replicas can read the response.
     projection_wait_s: float = 5.0
@@ -142,6 +159,14 @@ class Settings(BaseModel):
     # How long the api trusts a managed key's lookup: also how long a revoked key still works.
     key_cache_s: float = Field(default=2.0, ge=0)
     max_body_bytes: int = 16 * 1024 * 1024
+    # NATS credentials and TLS (shared/bus.py); a user and password may also ride in NATS_URL.
+    nats_creds: Path | None = None
+    nats_nkey_seed: Path | None = None
+    nats_tls_ca: Path | None = None
+    nats_tls_cert: Path | None = None
+    nats_tls_key: Path | None = None
+    # When set, /metrics answers only `Authorization: Bearer <token>`.
+    metrics_token: SecretStr | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -153,10 +178,18 @@ class Settings(BaseModel):
             "config_path": env.get("GATEWAY_CONFIG"),
             "response_ttl_s": env.get("RESPONSE_TTL_S"),
             "request_deadline_s": env.get("REQUEST_DEADLINE_S"),
+            "sweep_grace_s": env.get("SWEEP_GRACE_S"),
+            "sweep_interval_s": env.get("SWEEP_INTERVAL_S"),
             "projection_wait_s": env.get("PROJECTION_WAIT_S"),
             "stream_buffer_msgs": env.get("STREAM_BUFFER_MSGS"),
             "key_cache_s": env.get("KEY_CACHE_S"),
             "max_body_bytes": env.get("MAX_BODY_BYTES"),
+            "nats_creds": env.get("NATS_CREDS"),
+            "nats_nkey_seed": env.get("NATS_NKEY_SEED"),
+            "nats_tls_ca": env.get("NATS_TLS_CA"),
+            "nats_tls_cert": env.get("NATS_TLS_CERT"),
+            "nats_tls_key": env.get("NATS_TLS_KEY"),
+            "metrics_token": env.get("METRICS_TOKEN"),
         }
         return cls(**{k: v for k, v in values.items() if v})
 
@@ -164,5 +197,26 @@ class Settings(BaseModel):
         return load_gateway_config(self.config_path)
 
 
+def check_backend_keys(config: GatewayConfig, environ: Mapping[str, str]) -> None:
+    """A deployment whose key variable is unset would be called without its key: stop instead."""
+    if missing := sorted(
+        {d.api_key_env for d in config.models if d.api_key_env and not environ.get(d.api_key_env)}
+    ):
+        raise ConfigError(f"backend key variables are unset or empty: {', '.join(missing)}")
+
+
+def master_keys() -> MasterKeys:
+    """The master key every service seals content with (``shared/sealing.py``); without one a service
+    must not start, or it would log what clients said in the clear."""
+    try:
+        return master_keys_from(os.environ)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
 def load_gateway_config(path: Path) -> GatewayConfig:
-    return GatewayConfig.model_validate(yaml.safe_load(Path(path).read_text()))
+    try:
+        return GatewayConfig.model_validate(yaml.safe_load(Path(path).read_text()))
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'top'}: {e['msg']}" for e in error.errors())
+        raise ConfigError(f"{path}: {problems}") from None

@@ -9,6 +9,7 @@
     ├── NotFound                      404 invalid_request_error
     ├── Conflict                      409 invalid_request_error
     ├── RateLimited                   429 rate_limit_exceeded
+    ├── ServiceUnavailable            503 server_error / service_unavailable: retry (the event log is down)
     └── BackendFailed                 (never an HTTP status: the response ends ``failed``)
         └── BackendUnavailable        429 / 5xx / connect error / timeout: another deployment may serve
 
@@ -95,6 +96,18 @@ class RateLimited(GatewayError):
 
     def headers(self) -> dict[str, str]:
         return {"retry-after": str(self.retry_after_s)} if self.retry_after_s is not None else {}
+
+
+class ServiceUnavailable(GatewayError):
+    """A dependency of the gateway itself (the event log) did not answer within its retry budget; the
+    client may retry the request as is."""
+
+    status = 503
+    code = "service_unavailable"
+    RETRY_AFTER_S = 1
+
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(self.RETRY_AFTER_S)}
 
 
 class BackendFailed(GatewayError):

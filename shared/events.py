@@ -67,12 +67,16 @@ class ResponseCancelRequested(Event):
     """The owner asked to stop a background response (api → every worker replica)."""
 
     type: Literal["gateway.response.cancel_requested"] = "gateway.response.cancel_requested"
+    # Who asked (a key's id, never the key), for the audit trail.
+    key_id: str | None = None
 
 
 class ResponseDeleted(Event):
     """The owner deleted a stored response (api → store)."""
 
     type: Literal["gateway.response.deleted"] = "gateway.response.deleted"
+    # Who deleted it (a key's id, never the key): the envelope outlives the content, for the audit.
+    key_id: str | None = None
 
 
 StreamEventType = Literal[
@@ -160,3 +164,8 @@ _logged_event = TypeAdapter(LoggedEvent)
 def parse_event(data: bytes | str) -> Event:
     """Any message of the log, as its event class."""
     return _logged_event.validate_json(data)
+
+
+def parse_event_dict(data: dict[str, Any]) -> Event:
+    """``parse_event`` for a message already decoded from JSON."""
+    return _logged_event.validate_python(data)

@@ -3,11 +3,16 @@
 import logging
 import os
 
+# Loggers kept at WARNING whatever LOG_LEVEL says. pymongo's DEBUG records carry whole commands and
+# replies: stored inputs and outputs, and the key hashes a managed key is looked up by. httpx logs every
+# backend request at INFO: noise on the hot path, and URLs are for debugging.
+QUIET_LOGGERS = ("pymongo", "httpx", "httpcore")
+
 
 def configure(service: str) -> None:
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO"),
         format=f"%(asctime)s {service} %(levelname)s %(name)s %(message)s",
     )
-    # httpx logs every backend request at INFO: noise on the hot path, and URLs are for debugging.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

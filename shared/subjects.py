@@ -60,6 +60,12 @@ def response_events(response_id: str) -> str:
     return f"resp.{response_id}.*"
 
 
+# What the store signals on ``projected`` besides a response's status: that it gave up on one of the
+# response's events, or that it projected the response's request.
+UNSTORED = "unstored"
+REQUEST_PROJECTED = "requested"
+
+
 def projected(response_id: str) -> str:
     return f"notify.projected.{response_id}"
 

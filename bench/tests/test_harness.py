@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from bench import mock_backend, report, stats
+from bench import mock_backend, report, scenarios, soak, stats
+from bench.__main__ import parse_plan
 from bench.client import Connection, _ResponseParser
 from bench.load import Target, run_cell
 from bench.run import gateway_config
@@ -156,16 +157,28 @@ def _results(ours_rps: float, theirs_rps: float, chain: dict | None) -> dict:
 
 def test_goals_judge_each_measurement():
     chain = {"depths": {"1": {"p50_ms": 10.0}, "100": {"p50_ms": 11.0}}}
-    verdicts = {g["goal"]: g["met"] for g in report.goals(_results(700.0, 70.0, chain))}
+    results = _results(700.0, 70.0, chain)
+    results["sporadic"] = {
+        "gap_s": 6.0,
+        "modes": {
+            "non-stream": {"idle_minus_warm_p50_ms": 3.0},
+            "stream": {"idle_minus_warm_p50_ms": 3990.0},
+        },
+    }
+    results["soak"] = {"last_vs_first": 0.29}
+    verdicts = {g["goal"]: g["met"] for g in report.goals(results)}
     assert verdicts == {
         "added p50 latency, non-stream, c=1": True,
         "added time to first token p50, c=1": False,
         "throughput vs LiteLLM, non-stream, c=16": True,
         "throughput vs LiteLLM, stream, c=16": None,
         "100-turn chain minus 1-turn chain, p50": True,
+        "after 6 s idle minus warm, non-stream, p50": True,
+        "after 6 s idle minus warm, stream, p50": False,
+        "soak: last window's throughput / first's": False,
     }
     missing = report.goals(_results(600.0, 70.0, {"error": "boom"}))
-    assert [g["met"] for g in missing][2:] == [False, None, None]
+    assert [g["met"] for g in missing][2:] == [False, None, None, None, None, None]
 
 
 def test_failed_cell_shows_in_table_instead_of_crashing():
@@ -180,3 +193,40 @@ def test_gateway_config_is_valid_for_the_gateway():
     config = GatewayConfig.model_validate(gateway_config("http://127.0.0.1:1", "http://127.0.0.1:2"))
     assert config.deployment("bench").api_base == "http://127.0.0.1:1/v1"
     assert config.deployment("bench-hold").api_base == "http://127.0.0.1:2/v1"
+
+
+async def test_sporadic_times_an_idle_request_and_a_warm_one_per_sample(backend):
+    idle = await scenarios.sporadic(backend, count=2, gap_s=0.0)
+    assert idle["count"] == 2 and set(idle["modes"]) == {"non-stream", "stream"}
+    for figures in idle["modes"].values():
+        assert len(figures["idle_ms"]) == 2 and figures["idle_max_ms"] == max(figures["idle_ms"])
+        assert figures["warm_p50_ms"] > 0 and figures["idle_minus_warm_p50_ms"] is not None
+    assert "idle - warm" in report.sporadic_table({"sporadic": idle})
+
+
+async def test_soak_measures_windows_until_its_bound(backend):
+    plan = soak.SoakPlan(responses=1, max_s=60.0, window_s=0.2, concurrency=2)
+    soaked = await soak.soak(backend, plan, progress=lambda line: None)
+    assert len(soaked["windows"]) == 1 and soaked["responses"] >= 1  # one window reaches the bound
+    assert soaked["errors"] == 0 and soaked["last_vs_first"] is None  # one window: nothing to compare
+    assert "last window / first" in report.soak_table({"soak": soaked})
+
+
+def test_soak_verdict_compares_the_last_window_with_the_first():
+    def window(rps: float, total: int) -> dict:
+        return {"rps": rps, "responses_total": total, "errors": 1}
+
+    verdict = soak.verdict([window(80.0, 4800), window(40.0, 7200), window(72.0, 11520)])
+    assert (verdict["first_rps"], verdict["last_rps"], verdict["last_vs_first"]) == (80.0, 72.0, 0.9)
+    assert (verdict["responses"], verdict["errors"]) == (11520, 3)
+    assert soak.verdict([])["last_vs_first"] is None
+
+
+def test_single_scenarios_run_alone_on_the_gateway():
+    plan, _ = parse_plan(["--sporadic"])
+    assert (plan.targets, plan.concurrency, plan.chain_depths, plan.streams) == (("gateway",), (), (), 0)
+    assert (plan.sporadic, plan.soak) == (6, None)
+    plan, _ = parse_plan(["--soak", "--soak-responses", "500", "--soak-window", "10"])
+    assert plan.sporadic == 0 and plan.soak == soak.SoakPlan(500, 900.0, 10.0, 16)
+    full, _ = parse_plan(["--quick"])
+    assert full.sporadic == 2 and full.soak is None and "litellm" in full.targets

@@ -17,6 +17,7 @@ user message as ``"echo: <text>"``. A scripted reply is a JSON object; every fie
     logprobs       bool          attach token logprobs to the content (with the request's
                                  ``top_logprobs`` alternatives per token)
     abort_after    int           stream only: drop the connection after this many chunks
+    service_tier   str | null    the tier the chunks report (default: the request's, as OpenAI does)
 
 ``POST /tokenize`` answers like vLLM's: ``{"count"}`` for ``{"model", "messages"}``, counting words as
 the default usage does.
@@ -160,6 +161,8 @@ def chunks(reply: Reply, body: dict, completion_id: str, created: int) -> Iterat
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     base = {"id": completion_id, "object": "chat.completion.chunk", "created": created}
     base["model"] = body.get("model", "mock")
+    if (tier := reply.get("service_tier", body.get("service_tier"))) is not None:
+        base["service_tier"] = tier
     if include_usage:
         base["usage"] = None
 

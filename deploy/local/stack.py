@@ -7,6 +7,7 @@ when no ``mock_url`` is given.
 """
 
 import argparse
+import base64
 import os
 import signal
 import sys
@@ -104,6 +105,11 @@ def mock_process(port: int, log_path: Path | None) -> Process:
     return Process("mock", argv, python_env({}), log_path, url=url, ready=http_ok(f"{url}/v1/models"))
 
 
+def is_infra(name: str) -> bool:
+    """Whether the child ``name`` (``nats``, ``nats-2``, ``mongo``...) is infrastructure, not a service."""
+    return name.split("-")[0] in INFRA
+
+
 def mongo_answers(uri: str) -> bool:
     try:
         with MongoClient(uri, serverSelectionTimeoutMS=1000) as client:
@@ -183,6 +189,7 @@ class Stack:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._ensure_master_key()
         try:
             self._start_infra()
             self.config_path = self._write_config()
@@ -195,8 +202,8 @@ class Stack:
     def stop(self) -> None:
         """Services first, so they drain while NATS and MongoDB are still there."""
         children = list(reversed(self.processes.values()))
-        stop_all([p for p in children if p.name not in INFRA])
-        stop_all([p for p in children if p.name in INFRA])
+        stop_all([p for p in children if not is_infra(p.name)])
+        stop_all([p for p in children if is_infra(p.name)])
 
     def process(self, name: str) -> Process:
         return self.processes[name]
@@ -244,9 +251,20 @@ class Stack:
         if not self._external["mock"]:
             self._wait(self._add(mock_process(self.ports.mock, self._log("mock"))))
 
+    def _ensure_master_key(self) -> None:
+        """Services refuse to start without a master key (it seals what the log holds); a local stack
+        makes one of its own, kept beside its data so the log stays readable across restarts."""
+        given = {**os.environ, **self.extra_env}
+        if given.get("GATEWAY_MASTER_KEY") or given.get("GATEWAY_MASTER_KEY_FILE"):
+            return
+        path = self.data_dir / "master.key"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(base64.b64encode(os.urandom(32)).decode())
+        self.extra_env["GATEWAY_MASTER_KEY_FILE"] = str(path)
+
     def _wait(self, process: Process) -> Process:
-        infra = process.name in INFRA
-        return process.wait_ready(_INFRA_TIMEOUT_S if infra else self.ready_timeout_s)
+        return process.wait_ready(_INFRA_TIMEOUT_S if is_infra(process.name) else self.ready_timeout_s)
 
     def _write_config(self) -> Path:
         if isinstance(self.config, Path):
@@ -259,7 +277,7 @@ class Stack:
         env = python_env(
             {
                 **self.extra_env,
-                "NATS_URL": self.nats_url,
+                "NATS_URL": self.nats_url_for(name),
                 "MONGO_URI": self.mongo_uri,
                 "MONGO_DB": self.mongo_db,
                 "GATEWAY_CONFIG": str(self.config_path),
@@ -273,6 +291,10 @@ class Stack:
         env |= {"API_HOST": HOST, "API_PORT": str(port)}
         url = f"http://{HOST}:{port}"
         return Process(name, argv, env, self._log(name), url=url, ready=http_ok(f"{url}/health/ready"))
+
+    def nats_url_for(self, name: str) -> str:
+        """The ``NATS_URL`` the child ``name`` (a service replica) is given."""
+        return self.nats_url
 
     def _log(self, name: str, infra: bool = False) -> Path | None:
         log_dir = self.log_dir or (self.data_dir / "logs" if infra else None)

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.config import GatewayConfig
+from shared.config import ConfigError, GatewayConfig
 from shared.errors import AuthenticationFailed
 from shared.ids import ANONYMOUS_TENANT, tenant_of_key
 
@@ -38,17 +38,24 @@ def presented_key(authorization: str | None) -> str | None:
 
 
 def static_keys(config: GatewayConfig, environ: Mapping[str, str]) -> KeyTable:
-    """The config's keys, whose values come from the environment variables it names."""
+    """The config's keys, whose values come from the environment variables it names.
+
+    Raises ``ConfigError`` when a named variable is unset or empty: skipping that key would leave its
+    clients locked out, or the gateway running on fewer keys than its operator thinks."""
+    if missing := [entry.key_env for entry in config.api_keys if not environ.get(entry.key_env)]:
+        raise ConfigError(
+            f"api_keys name environment variables that are unset or empty: {', '.join(missing)}"
+        )
     table: KeyTable = {}
     for entry in config.api_keys:
-        if key := environ.get(entry.key_env):
-            table[key_hash(key)] = Caller(
-                tenant=entry.project or tenant_of_key(key),
-                key_id=f"env:{entry.key_env}",
-                admin=entry.admin,
-                rpm=entry.rpm,
-                tpm=entry.tpm,
-            )
+        key = environ[entry.key_env]
+        table[key_hash(key)] = Caller(
+            tenant=entry.project or tenant_of_key(key),
+            key_id=f"env:{entry.key_env}",
+            admin=entry.admin,
+            rpm=entry.rpm,
+            tpm=entry.tpm,
+        )
     return table
 
 

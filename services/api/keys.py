@@ -21,11 +21,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.api.auth import ANONYMOUS, Caller, KeyTable, incorrect_key, key_hash, missing_key, presented_key
 from services.store import usage
+from shared import mongo as mongo_client
 from shared.config import Settings
 from shared.ids import new_id
 
@@ -41,24 +42,24 @@ Doc = dict[str, Any]
 class KeyRing:
     """Resolves the ``Authorization`` header to a ``Caller``: static keys first, then managed ones.
 
-    The gateway is open (every caller is ``ANONYMOUS``) only while the config names no key and no
-    managed key is active, as before managed keys existed."""
+    Any other request is refused, however few keys exist (none, or every managed key revoked), unless
+    the ring was made ``open`` (the config's ``auth: open``): then it is served as ``ANONYMOUS``."""
 
     def __init__(
         self,
         static: KeyTable,
         collection: AsyncCollection,
         *,
+        open: bool = False,
         cache_s: float = DEFAULT_CACHE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._static = static
         self._collection = collection
+        self._open = open
         self._cache_s = cache_s
         self._clock = clock
         self._cached: dict[str, tuple[float, Caller | None]] = {}
-        self._open_until = 0.0
-        self._open = False
 
     async def caller(self, authorization: str | None) -> Caller:
         key = presented_key(authorization)
@@ -68,7 +69,7 @@ class KeyRing:
                 return static
             if (managed := await self._managed(hashed)) is not None:
                 return managed
-        if await self._is_open():
+        if self._open:
             return ANONYMOUS
         raise missing_key() if key is None else incorrect_key()
 
@@ -83,14 +84,6 @@ class KeyRing:
         caller = _caller(doc) if doc else None
         self._cached[hashed] = (now + self._cache_s, caller)
         return caller
-
-    async def _is_open(self) -> bool:
-        if self._static:
-            return False
-        if self._clock() >= self._open_until:
-            self._open = await self._collection.find_one({"revoked_at": None}, {"_id": 1}) is None
-            self._open_until = self._clock() + self._cache_s
-        return self._open
 
 
 def _caller(doc: Doc) -> Caller:
@@ -191,7 +184,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    mongo = AsyncMongoClient(settings.mongo_uri)
+    mongo = mongo_client.client(settings.mongo_uri)
     try:
         db = mongo[settings.mongo_db]
         collection = db[COLLECTION]

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from faststream_fastapi import FastStreamAPI
-from pymongo import AsyncMongoClient
 
 from services.api import errors, keys, limits, metrics
 from services.api.auth import static_keys
@@ -14,20 +13,26 @@ from services.api.deps import Gateway
 from services.api.routes import admin, compact, health, input_tokens, models, responses
 from services.store import usage
 from shared import bus
-from shared.config import Settings
+from shared import mongo as mongo_client
+from shared.config import Settings, master_keys
 
 
 def create_app(settings: Settings) -> FastStreamAPI:
     config = settings.gateway_config()
-    mongo = AsyncMongoClient(settings.mongo_uri)
-    broker = bus.new_broker(settings.nats_url, "api")
+    static = static_keys(config, os.environ)  # before any connection: a missing key stops the start
+    master = master_keys()
+    # Bounded like every other service's; no driver retries, since a rate counter's $inc is not
+    # idempotent and the embedded stand-in pays for every retryable write (shared/mongo.py).
+    mongo = mongo_client.client(settings.mongo_uri, retry_writes=False)
+    broker = bus.new_broker(settings, "api")
     db = mongo[settings.mongo_db]
     gateway = Gateway(
         settings=settings,
         config=config,
         keys=keys.KeyRing(
-            static_keys(config, os.environ),
+            static,
             db[keys.COLLECTION],
+            open=config.auth == "open",
             cache_s=settings.key_cache_s,
         ),
         limiter=limits.Limiter(db[limits.COLLECTION], db[usage.COLLECTION]),
@@ -36,7 +41,7 @@ def create_app(settings: Settings) -> FastStreamAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        gateway.js = await bus.connect(broker)
+        gateway.js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
         gateway.nc = broker.connection
         await keys.ensure_indexes(db[keys.COLLECTION])
         await limits.ensure_indexes(db[limits.COLLECTION])

@@ -1,20 +1,24 @@
 """Prometheus ``/metrics`` of the api: HTTP request rate and latency, time to first token of streams,
 requests in flight, and the lag of every service's durable consumer, read from JetStream at scrape
 time. What only the worker sees (backend attempts and errors, cooldowns, tokens) each worker serves
-on its own ``METRICS_PORT`` (``services/worker/metrics.py``)."""
+on its own ``METRICS_PORT`` (``services/worker/metrics.py``). With ``METRICS_TOKEN`` set, ``/metrics``
+answers only ``Authorization: Bearer <token>`` (Prometheus: ``authorization: {credentials: ...}``)."""
 
 import asyncio
+import hmac
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.api.auth import presented_key
 from services.api.deps import GatewayDep
 from shared import subjects
+from shared.errors import AuthenticationFailed
 
 router = APIRouter()
 
@@ -81,9 +85,18 @@ def _route(scope: Scope) -> str:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(gateway: GatewayDep) -> Response:
+async def metrics(gateway: GatewayDep, authorization: Annotated[str | None, Header()] = None) -> Response:
+    token = gateway.settings.metrics_token
+    if token is not None and not token_matches(token.get_secret_value(), authorization):
+        raise AuthenticationFailed("/metrics needs the metrics token as a Bearer key.")
     await _read_consumer_lag(gateway.js)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def token_matches(token: str, authorization: str | None) -> bool:
+    presented = presented_key(authorization) or ""
+    # Constant time: how long a refusal takes must not tell how much of the token was right.
+    return hmac.compare_digest(presented.encode(), token.encode())
 
 
 async def _read_consumer_lag(js: JetStreamContext | None) -> None:

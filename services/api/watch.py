@@ -1,7 +1,11 @@
 """Following one response. Live: the api subscribes (core NATS) to the response's subjects *before*
 it publishes the request, so no event can slip past, and to the store's projected signal, which is
 what makes a response visible to every replica before the api answers. Resumed: an ordered JetStream
-consumer replays the response's logged events and then follows the new ones, on any replica."""
+consumer replays the response's logged events and then follows the new ones, on any replica.
+
+The live feed is core NATS, which delivers what JetStream may not have stored (a stream leader that
+died before its followers had it), so the api checks a terminal event against the log before it
+tells a client the outcome (``ResponseWatch.logged_terminal``)."""
 
 import asyncio
 import contextlib
@@ -12,9 +16,11 @@ from typing import Self
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import DeliverPolicy, RawStreamMsg
+from nats.js.errors import NotFoundError
 
-from shared import eventlog, subjects
+from shared import eventlog, retries, subjects
+from shared.errors import GatewayError
 from shared.events import ResponseStreamed
 
 # A stalled client stops the api reading; NATS then drops what exceeds the buffer (Settings'
@@ -24,6 +30,14 @@ DEFAULT_BUFFER_MSGS = 20_000
 _PENDING_BYTES = 32 * 1024 * 1024
 # How long a quiet live feed waits before asking the log whether it lost something.
 _IDLE_CHECK_S = 1.0
+# The first pause between lookups of a terminal event the log does not hold yet; it doubles, up to
+# the bound of one lookup (a stream without a leader does not answer).
+_LOG_POLL_S = 0.05
+_LOOKUP_TIMEOUT_S = 1.0
+
+
+class NotStored(GatewayError):
+    """The store gave up on the response (its event was dead-lettered): no 200 for what no GET finds."""
 
 
 class ResponseTimedOut(Exception):
@@ -32,24 +46,41 @@ class ResponseTimedOut(Exception):
 
 class ResponseWatch:
     def __init__(
-        self, js: JetStreamContext, response_id: str, events: Subscription, projected: Subscription
+        self,
+        js: JetStreamContext,
+        response_id: str,
+        events: Subscription,
+        projected: Subscription,
+        *,
+        awaits_request: bool = False,
     ) -> None:
         self._js = js
         self._response_id = response_id
         self._events = events
         self._projected = projected
+        # A new stored response is readable whole (input items too) only once its request is projected
+        # as well as its state: the store folds them concurrently, in either order.
+        self._request_pending = awaits_request
 
     @classmethod
     async def open(
-        cls, nc: Client, js: JetStreamContext, response_id: str, *, buffer_msgs: int = DEFAULT_BUFFER_MSGS
+        cls,
+        nc: Client,
+        js: JetStreamContext,
+        response_id: str,
+        *,
+        buffer_msgs: int = DEFAULT_BUFFER_MSGS,
+        awaits_request: bool = False,
     ) -> Self:
+        """``awaits_request``: the response is new and stored, so ``projected`` waits for its request
+        to be projected too."""
         events = await nc.subscribe(
             subjects.response_events(response_id),
             pending_msgs_limit=buffer_msgs,
             pending_bytes_limit=_PENDING_BYTES,
         )
         projected = await nc.subscribe(subjects.projected(response_id))
-        return cls(js, response_id, events, projected)
+        return cls(js, response_id, events, projected, awaits_request=awaits_request)
 
     async def close(self) -> None:
         for sub in (self._events, self._projected):
@@ -68,7 +99,7 @@ class ResponseWatch:
         feed lose events (NATS drops what a slow client leaves unread past the buffer), the rest comes
         from the log instead: noticed by a skipped number, or by a quiet feed while the log moved on."""
         expected = 0
-        async for event in _until_terminal(self._events, deadline_s, idle_s=_IDLE_CHECK_S):
+        async for event in _until_terminal(self._js, self._events, deadline_s, idle_s=_IDLE_CHECK_S):
             lost = await self._log_is_past(expected) if event is None else event.sequence_number > expected
             if lost:
                 async for replayed in replay(
@@ -81,27 +112,75 @@ class ResponseWatch:
                 yield event
 
     async def _log_is_past(self, expected: int) -> bool:
-        last = await eventlog.last_response_event(self._js, self._response_id)
+        try:
+            last = await eventlog.last_response_event(self._js, self._response_id)
+        except Exception as error:  # the log cannot tell now (a leader election): ask again when idle
+            if not retries.is_transient(error):
+                raise
+            return False
         return last is not None and last.sequence_number >= expected
 
     async def terminal(self, *, deadline_s: float) -> ResponseStreamed:
         """Only the end; the numbers before it may have gaps (a non-stream run logs no deltas)."""
-        async for event in _until_terminal(self._events, deadline_s):
+        async for event in _until_terminal(self._js, self._events, deadline_s):
             if event is not None and event.is_terminal:
                 return event
         raise ResponseTimedOut
 
+    async def logged_terminal(self, seen: ResponseStreamed, *, wait_s: float) -> ResponseStreamed | None:
+        """The terminal event the log holds for this response, checked against ``seen`` (the one the
+        live feed delivered: NATS delivers a message to subscribers even when JetStream did not store
+        it, e.g. when the stream's leader died), waiting up to ``wait_s`` for it to be stored; None
+        if it was not. One lookup when the log agrees, which it nearly always does."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + wait_s
+        delay = _LOG_POLL_S
+        subject = subjects.response_event(seen.response_id, seen.type)
+        while True:
+            raw = await _last_message(self._js, subject)
+            if raw is not None and (raw.headers or {}).get("Nats-Msg-Id") == seen.event_id:
+                return seen
+            if raw is not None:
+                logged = await eventlog.decode(self._js, raw)
+                if isinstance(logged, ResponseStreamed) and logged.is_terminal:
+                    return logged
+            if loop.time() + delay > until:
+                return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LOOKUP_TIMEOUT_S)
+
     async def projected(self, *, statuses: Collection[str], timeout_s: float) -> bool:
-        """Wait until the store signals it holds one of ``statuses``; False if it did not in time."""
+        """Wait until the store signals it holds one of ``statuses`` (and the request, for a new
+        response); False if it did not in time."""
         loop = asyncio.get_running_loop()
         until = loop.time() + timeout_s
-        while True:
+        reached = False
+        while not reached or self._request_pending:
             try:
                 msg = await self._projected.next_msg(timeout=max(until - loop.time(), 0.001))
             except TimeoutError:
                 return False
-            if json.loads(msg.data).get("status") in statuses:
-                return True
+            status = json.loads(msg.data).get("status")
+            if status == subjects.UNSTORED:
+                raise NotStored(
+                    f"Response '{self._response_id}' could not be stored; please retry the request."
+                )
+            if status == subjects.REQUEST_PROJECTED:
+                self._request_pending = False
+            reached = reached or status in statuses
+        return True
+
+
+async def _last_message(js: JetStreamContext, subject: str) -> RawStreamMsg | None:
+    """The log's last message on ``subject``; None when there is none, or the log cannot tell yet."""
+    try:
+        return await asyncio.wait_for(js.get_last_msg(subjects.STREAM, subject), timeout=_LOOKUP_TIMEOUT_S)
+    except NotFoundError:
+        return None
+    except Exception as error:  # a transient failure counts as "not yet"; any other is raised
+        if not retries.is_transient(error):
+            raise
+        return None
 
 
 async def replay(
@@ -117,7 +196,7 @@ async def replay(
         pending_bytes_limit=_PENDING_BYTES,
     )
     try:
-        async for event in _until_terminal(sub, deadline_s):
+        async for event in _until_terminal(js, sub, deadline_s):
             if event is not None and event.sequence_number > after:
                 yield event
     finally:
@@ -126,7 +205,7 @@ async def replay(
 
 
 async def _until_terminal(
-    sub: Subscription, deadline_s: float, *, idle_s: float | None = None
+    js: JetStreamContext, sub: Subscription, deadline_s: float, *, idle_s: float | None = None
 ) -> AsyncIterator[ResponseStreamed | None]:
     """The subscription's client-facing events to the terminal one; None after each ``idle_s`` of
     silence, when given."""
@@ -144,7 +223,9 @@ async def _until_terminal(
             continue
         if not subjects.carries_response_event(msg.subject):
             continue  # the request, chat-call and cancel events share the wildcard: not worth parsing
-        event = ResponseStreamed.model_validate_json(msg.data)
+        event = await eventlog.decode(js, msg)  # a large one is a claim check
+        if not isinstance(event, ResponseStreamed):
+            raise TypeError(f"a {type(event).__name__} on {msg.subject}")
         yield event
         if event.is_terminal:
             return

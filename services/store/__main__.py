@@ -1,5 +1,4 @@
-import uvloop
-
 from services.store.main import main
+from shared import startup
 
-uvloop.run(main())
+startup.run("store", main)

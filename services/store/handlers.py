@@ -1,72 +1,103 @@
 """The store's subscription: requested, state and deleted events in, projection (and usage) writes
-out, then the signal the api waits on for read-your-writes."""
+out, then the signal the api waits on for read-your-writes.
 
+Each event is settled by ``shared.consumers.settle``. MongoDB or NATS not answering (unreachable, a
+timeout) is transient: the event is redelivered with a growing delay, for several minutes (see
+``REDELIVERY``), since the projection must not lose an event to a MongoDB restart. Anything else is
+permanent: a message that is no event, or data BSON cannot hold; it fails the same way every time,
+so it is dead-lettered at once, logged once, and the api is told (``project.UNSTORED``) rather than
+left waiting for a projection that will never come.
+"""
+
+import json
 import logging
 
-from bson.errors import InvalidDocument
 from faststream import AckPolicy
-from faststream.exceptions import NackMessage, RejectMessage
-from faststream.nats import NatsBroker, NatsMessage, PullSub
-from nats.js.api import ConsumerConfig
+from faststream.nats import NatsBroker, NatsMessage
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, RawStreamMsg
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import PyMongoError
 
-from services.store import project, repository, usage
-from shared import subjects
+from services.store import durable, project, repository
+from shared import consumers, deadletter, eventlog, subjects
 from shared.bus import LOG
-from shared.events import Event, parse_event
+from shared.datakeys import KeyDestroyed
 
 log = logging.getLogger(__name__)
 
-DURABLE = "store"
-FILTER_SUBJECTS = [subjects.ALL_REQUESTED, subjects.ALL_STATE, subjects.ALL_DELETED]
-# A MongoDB outage is retried after this pause rather than in a hot loop.
-RETRY_DELAY_S = 2.0
+DURABLE = durable.DURABLE
+# 20 deliveries, 0.5 s to 30 s apart: a MongoDB outage of about 8 minutes (7 of backoff, plus each
+# attempt's 5 s timeout) is ridden out; a longer one dead-letters the events it held up, which a
+# redrive or a rebuild (services/store/rebuild.py) projects later.
+REDELIVERY = consumers.Redelivery(max_deliver=20, first_delay_s=0.5, max_delay_s=30.0)
 
 
-def register(
+def consumer_config(concurrency: int) -> ConsumerConfig:
+    return durable.config(max_deliver=REDELIVERY.max_deliver, max_ack_pending=concurrency * 4)
+
+
+async def register(
     broker: NatsBroker,
     *,
+    js: JetStreamContext,
     collection: AsyncCollection,
     ttl_s: int,
     concurrency: int,
     usage_collection: AsyncCollection | None = None,
 ) -> None:
-    """``usage_collection`` None leaves usage unprojected."""
+    """Subscribe the store; call once the broker is connected and before it starts (the durable is
+    made or brought up to date first). ``usage_collection`` None leaves usage unprojected."""
+    config = consumer_config(concurrency)
+    await durable.ensure(js, config)
+    nc = broker.connection
+
+    async def project_event(msg: NatsMessage) -> None:
+        try:
+            event = await eventlog.decode(js, msg)
+        except KeyDestroyed:
+            return  # its response was deleted (or expired) and its content erased: nothing to show
+        if project.erases(event) and (keys := eventlog.data_keys(js)) is not None:
+            # Before the deletion is projected (and the api answers it): once DELETE returns, the
+            # content is unreadable everywhere. The event itself is already open, so it still folds.
+            await keys.destroy(event.tenant, event.response_id)
+        await repository.fold(event, collection=collection, usage_collection=usage_collection, ttl_s=ttl_s)
+        if (signal := project.projected_signal(event)) is not None:
+            await _signal(nc, event.response_id, signal)
 
     @broker.subscriber(
         stream=LOG,
         durable=DURABLE,
-        # One durable for the three subjects, shared by every replica (NATS >= 2.10).
-        config=ConsumerConfig(filter_subjects=FILTER_SUBJECTS, max_ack_pending=concurrency * 4),
-        pull_sub=PullSub(batch_size=32, timeout=5.0),
+        queue=DURABLE,
+        config=config,
         max_workers=concurrency,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,
     )
     async def on_event(msg: NatsMessage) -> None:
-        event, write, usage_write = _decided(msg, ttl_s=ttl_s)
-        try:
-            if write is not None:
-                await repository.apply(collection, write)
-            if usage_write is not None and usage_collection is not None:
-                await repository.apply(usage_collection, usage_write)
-        except (InvalidDocument, OverflowError) as exc:
-            # Data BSON cannot hold (an integer past 64 bits in a vendor field): no retry will help.
-            log.error("dropping %s: not storable: %r", event.event_id, exc)
-            raise RejectMessage from exc
-        except PyMongoError as exc:
-            log.warning("projecting %s failed, will retry: %s", event.event_id, exc)
-            raise NackMessage(delay=RETRY_DELAY_S) from exc
-        if (signal := project.projected_signal(event)) is not None:
-            await broker.publish(signal, subjects.projected(event.response_id))
+        async def unstored(reason: str) -> None:
+            await _tell_unstored(nc, msg.raw_message.subject)
+
+        await consumers.settle(
+            msg, lambda: project_event(msg), js=js, consumer=DURABLE, on_failure=unstored, policy=REDELIVERY
+        )
+
+    async def exhausted(raw: RawStreamMsg, reason: str) -> None:
+        await _tell_unstored(nc, raw.subject or "")
+
+    await deadletter.watch_exhausted(nc, js, consumer=DURABLE, on_exhausted=exhausted)
 
 
-def _decided(msg: NatsMessage, *, ttl_s: int) -> tuple[Event, project.Write | None, project.Write | None]:
-    """Parse and project, or drop the message: a pure step that failed once fails on every
-    redelivery, so retrying it would only stall the consumer."""
-    try:
-        event = parse_event(msg.body)
-        return event, project.write_for(event, ttl_s=ttl_s), usage.write_for(event)
-    except Exception as exc:
-        log.error("dropping message %s of the log: %r", msg.raw_message.metadata.sequence.stream, exc)
-        raise RejectMessage from exc
+async def _tell_unstored(nc: Client, subject: str) -> None:
+    """An api waiting on this response's projection learns at once that it will not come."""
+    if (response_id := response_id_of(subject)) is not None:
+        await _signal(nc, response_id, project.UNSTORED)
+
+
+async def _signal(nc: Client, response_id: str, signal: dict) -> None:
+    await nc.publish(subjects.projected(response_id), json.dumps(signal).encode())
+
+
+def response_id_of(subject: str) -> str | None:
+    """The response a subject of the log belongs to (``resp.<id>.<kind>``), or None."""
+    parts = subject.split(".")
+    return parts[1] if len(parts) == 3 and parts[0] == "resp" else None

@@ -1,33 +1,53 @@
-"""Composition root of the store: settings, the projection's collection, the broker."""
+"""Composition root of the store: settings, the projection's collection, the broker, the sweeper."""
 
+import asyncio
+import contextlib
 import os
 
 from faststream import FastStream
-from pymongo import AsyncMongoClient
 
 from services.store import handlers, repository, usage
-from shared import bus, logs
-from shared.config import Settings
+from services.store.sweeper import Sweeper
+from shared import bus, logs, mongo
+from shared.config import Settings, master_keys
 
 
 async def main() -> None:
     logs.configure("store")
     settings = Settings.from_env()
-    mongo = AsyncMongoClient(settings.mongo_uri)
+    master = master_keys()  # before any connection: without it the service must not start
+    # Every write of the store is idempotent and redelivered on failure (see services/store/mongo.py).
+    client = mongo.client(settings.mongo_uri, retry_writes=False)
     try:
-        collection = repository.responses(mongo[settings.mongo_db])
+        db = client[settings.mongo_db]
+        collection = repository.responses(db)
         await repository.ensure_indexes(collection)
-        usage_collection = mongo[settings.mongo_db][usage.COLLECTION]
+        usage_collection = db[usage.COLLECTION]
         await usage.ensure_indexes(usage_collection)
-        broker = bus.new_broker(settings.nats_url, "store")
-        await bus.connect(broker)
-        handlers.register(
+        broker = bus.new_broker(settings, "store")
+        js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
+        await handlers.register(
             broker,
+            js=js,
             collection=collection,
             ttl_s=settings.response_ttl_s,
             usage_collection=usage_collection,
             concurrency=int(os.environ.get("STORE_CONCURRENCY", "64")),
         )
-        await FastStream(broker).run()
+        sweeper = Sweeper(
+            js,
+            collection,
+            usage_collection=usage_collection,
+            ttl_s=settings.response_ttl_s,
+            deadline_s=settings.request_deadline_s,
+            grace_s=settings.sweep_grace_s,
+        )
+        sweeping = asyncio.create_task(sweeper.run(settings.sweep_interval_s))
+        try:
+            await FastStream(broker).run()
+        finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
     finally:
-        await mongo.close()
+        await client.close()

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.translator.requests import build_response
+from shared import subjects
 from shared.events import TERMINAL_TYPES, Event, ResponseDeleted, ResponseRequested, ResponseStreamed
 from shared.ids import derived_id
 from shared.request_model import InputItem
@@ -62,6 +63,22 @@ def write_for(event: Event, *, ttl_s: int) -> Write | None:
     return None
 
 
+# Told to the api instead of a projected signal when an event of the response could not be stored
+# (its delivery failed for good): a response that GET would not find must not be answered as stored.
+UNSTORED: Doc = {"status": subjects.UNSTORED}
+
+
+def erases(event: Event) -> bool:
+    """Whether projecting ``event`` must first destroy its response's data key: a deletion, or the end
+    of a response the client asked not to store (``store: false``), whose content must not outlive it."""
+    match event:
+        case ResponseDeleted():
+            return True
+        case ResponseStreamed() if event.is_terminal:
+            return event.payload["response"].get("store") is False
+    return False
+
+
 def projected_signal(event: Event) -> Doc | None:
     """What the store tells the api once ``event`` is projected, if the api may be waiting for it."""
     match event:
@@ -70,6 +87,8 @@ def projected_signal(event: Event) -> Doc | None:
             return {"status": event.payload["response"]["status"]}
         case ResponseDeleted():
             return {"status": "deleted"}
+        case ResponseRequested() if event.request.store:
+            return {"status": subjects.REQUEST_PROJECTED}
     return None
 
 

@@ -10,33 +10,46 @@ collection in (``renameCollection`` with ``dropTarget``) is left to the operator
 """
 
 import asyncio
+import contextlib
 import logging
 import sys
+import time
+from collections.abc import AsyncIterator
 
 import nats
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
-from services.store import handlers, project, repository
-from shared import subjects
-from shared.config import Settings
-from shared.events import parse_event
+from services.store import durable, repository, usage
+from shared import bus, consumers, eventlog, mongo, subjects
+from shared.config import Settings, master_keys
+from shared.datakeys import KeyDestroyed
+from shared.events import Event
 
 log = logging.getLogger(__name__)
 
 _BATCH = 256
+REBUILD_TIMEOUT_MS = 300_000
 # A fetch that waits this long for nothing means no event the store reads remains.
 _IDLE_S = 2.0
 
 
-async def rebuild(js: JetStreamContext, target: AsyncCollection, *, ttl_s: int) -> int:
-    """Fold the log into ``target``, from its first event to the last one present now; returns how
-    many events were read."""
+async def rebuild(
+    js: JetStreamContext,
+    target: AsyncCollection,
+    *,
+    ttl_s: int,
+    usage_target: AsyncCollection | None = None,
+) -> int:
+    """Fold the log into ``target`` (and usage into ``usage_target``), from its first event to the
+    last one present now, through the live store's own ``repository.fold``; returns how many events
+    were read. Content whose data key was destroyed stays erased: only its envelope's facts remain."""
     config = ConsumerConfig(
-        filter_subjects=handlers.FILTER_SUBJECTS,
+        filter_subjects=durable.FILTER_SUBJECTS,
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.NONE,
         inactive_threshold=60.0,
@@ -50,8 +63,13 @@ async def rebuild(js: JetStreamContext, target: AsyncCollection, *, ttl_s: int) 
             except NatsTimeout:
                 return read
             read += len(batch)
-            writes = [w for msg in batch if (w := _write_of(msg.data, ttl_s=ttl_s)) is not None]
-            await asyncio.gather(*(repository.apply(target, w) for w in writes))
+            events = [e for msg in batch if (e := await _event_of(js, msg)) is not None]
+            await asyncio.gather(
+                *(
+                    repository.fold(e, collection=target, usage_collection=usage_target, ttl_s=ttl_s)
+                    for e in events
+                )
+            )
             if batch[-1].metadata.num_pending == 0:
                 return read
     finally:
@@ -68,24 +86,68 @@ async def differing_ids(live: AsyncCollection, rebuilt: AsyncCollection) -> list
     return differing
 
 
-def _write_of(data: bytes, *, ttl_s: int) -> project.Write | None:
+async def _event_of(js: JetStreamContext, msg: Msg) -> Event | None:
     try:
-        return project.write_for(parse_event(data), ttl_s=ttl_s)
+        return await eventlog.decode(js, msg)
+    except KeyDestroyed:
+        return None  # erased content: the live store skipped it too
     except Exception as exc:
-        log.error("skipping an unreadable event: %r", exc)  # the live store dropped it too
+        if consumers.is_transient(exc):
+            raise  # NATS did not answer: a rebuild that skipped it would not be whole
+        log.error("skipping an unreadable event: %r", exc)  # the live store dead-lettered it too
         return None
+
+
+async def verify(settings: Settings) -> int:
+    """Rebuild responses and usage into scratch collections, report which documents differ from the
+    live ones, drop the scratch; 0 when none differs. Writes that land during the run differ
+    legitimately: run it against a quiet gateway, or read the ids it prints."""
+    async with _connected(settings) as (js, db):
+        suffix = f"verify_{int(time.time())}"
+        scratch = {name: db[f"{name}_{suffix}"] for name in (repository.COLLECTION, usage.COLLECTION)}
+        try:
+            started = time.monotonic()
+            read = await rebuild(
+                js,
+                scratch[repository.COLLECTION],
+                ttl_s=settings.response_ttl_s,
+                usage_target=scratch[usage.COLLECTION],
+            )
+            elapsed = time.monotonic() - started
+            print(f"replayed {read} events in {elapsed:.1f}s ({read / max(elapsed, 1e-9):,.0f} events/s)")
+            differing = 0
+            for name, rebuilt in scratch.items():
+                ids = await differing_ids(db[name], rebuilt)
+                differing += len(ids)
+                print(f"{name}: {len(ids)} documents differ" + (f": {', '.join(ids[:20])}" if ids else ""))
+        finally:
+            for rebuilt in scratch.values():
+                await rebuilt.drop()
+    return 1 if differing else 0
+
+
+@contextlib.asynccontextmanager
+async def _connected(settings: Settings) -> AsyncIterator[tuple[JetStreamContext, AsyncDatabase]]:
+    """The log, read with the master key (sealed content opens while its key exists), and MongoDB."""
+    # Listing and comparing whole collections takes longer than any one write of the live store.
+    client = mongo.client(settings.mongo_uri, retry_writes=False, timeout_ms=REBUILD_TIMEOUT_MS)
+    nc = await nats.connect(**bus.connect_options(settings))
+    try:
+        js = nc.jetstream()
+        await eventlog.seal_with(js, master_keys(), ttl_s=settings.response_ttl_s)
+        yield js, client[settings.mongo_db]
+    finally:
+        await nc.close()
+        await client.close()
 
 
 async def main(target_name: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s rebuild %(levelname)s %(message)s")
     settings = Settings.from_env()
-    mongo = AsyncMongoClient(settings.mongo_uri)
-    nc = await nats.connect(settings.nats_url)
-    try:
-        db = mongo[settings.mongo_db]
+    async with _connected(settings) as (js, db):
         target = db[target_name]
         await repository.ensure_indexes(target)
-        read = await rebuild(nc.jetstream(), target, ttl_s=settings.response_ttl_s)
+        read = await rebuild(js, target, ttl_s=settings.response_ttl_s)
         differing = await differing_ids(repository.responses(db), target)
         log.info(
             "read %d events into %s; %d documents differ from the live collection",
@@ -93,9 +155,6 @@ async def main(target_name: str) -> None:
             target_name,
             len(differing),
         )
-    finally:
-        await nc.close()
-        await mongo.close()
 
 
 if __name__ == "__main__":

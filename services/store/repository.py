@@ -5,7 +5,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.store import project, usage
 from services.store.project import Write
+from shared.events import Event
 
 COLLECTION = "responses"
 
@@ -22,6 +24,8 @@ async def ensure_indexes(collection: AsyncCollection) -> None:
     # `item_reference` lookups by item id, across the tenant's inputs and outputs.
     await collection.create_index([("input_items.id", ASCENDING)])
     await collection.create_index([("response.output.id", ASCENDING)])
+    # The sweeper's open responses, oldest first (services/store/sweeper.py).
+    await collection.create_index([("status", ASCENDING), ("response.created_at", ASCENDING)])
 
 
 async def apply(collection: AsyncCollection, write: Write) -> None:
@@ -33,3 +37,14 @@ async def apply(collection: AsyncCollection, write: Write) -> None:
         await collection.update_one(write.filter, write.update, upsert=True)
     except DuplicateKeyError:
         await collection.update_one(write.filter, write.update)
+
+
+async def fold(
+    event: Event, *, collection: AsyncCollection, usage_collection: AsyncCollection | None, ttl_s: int
+) -> None:
+    """Apply the projection write and the usage write ``event`` makes (``usage_collection`` None: no
+    usage)."""
+    if (write := project.write_for(event, ttl_s=ttl_s)) is not None:
+        await apply(collection, write)
+    if usage_collection is not None and (usage_write := usage.write_for(event)) is not None:
+        await apply(usage_collection, usage_write)

@@ -1,5 +1,4 @@
-import uvloop
-
 from services.translator.main import main
+from shared import startup
 
-uvloop.run(main())
+startup.run("translator", main)

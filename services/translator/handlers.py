@@ -1,18 +1,40 @@
-"""The translator's subscription: a requested response in, the chat call for it out."""
+"""The translator's subscription: a requested response in, the chat call for it out.
+
+A message is settled by ``shared.consumers.settle``: a transient failure is retried a bounded number
+of times, anything else (a message that is no request, a translation that raises) ends the response
+``failed`` with ``server_error`` once and dead-letters the message. So does a request whose every
+delivery timed out (``shared.deadletter.watch_exhausted``, started in ``main.py``).
+"""
+
+import logging
 
 from faststream import AckPolicy
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, RawStreamMsg
+from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.store import queries
 from services.translator import requests, stream
-from shared import eventlog, subjects
+from shared import consumers, eventlog, subjects
 from shared.bus import LOG
 from shared.config import GatewayConfig
-from shared.errors import InvalidRequest
+from shared.errors import GatewayError, InvalidRequest
 from shared.events import ChatCallRequested, Event, ResponseRequested, ResponseStreamed
 from shared.ids import derived_id
+
+log = logging.getLogger(__name__)
+
+DURABLE = "translator"
+REDELIVERY = consumers.REDELIVERY
+# A handled request is kept in progress every HEARTBEAT_S, so a translator that died is noticed
+# (its request redelivered to another replica) after ACK_WAIT_S.
+ACK_WAIT_S = 5.0
+HEARTBEAT_S = 1.5
+# What a client is told when the gateway itself failed; the cause is in the translator's log and
+# the dead letter, never in the response.
+SERVER_ERROR = GatewayError("The server had an error while processing your request.")
 
 
 def register(
@@ -21,21 +43,72 @@ def register(
     @broker.subscriber(
         subjects.ALL_REQUESTED,
         stream=LOG,
-        durable="translator",
-        queue="translator",
+        durable=DURABLE,
+        queue=DURABLE,
+        config=consumer_config(),
         max_workers=concurrency,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,
     )
-    async def on_requested(event: ResponseRequested) -> None:
-        for out in await translate(event, db=db, config=config):
-            await eventlog.append(js, out)
+    async def on_requested(msg: NatsMessage) -> None:
+        requested: list[ResponseRequested] = []  # set once the message decoded: then it can be failed
+
+        async def work() -> None:
+            event = await _requested(js, msg)
+            requested.append(event)
+            for out in await translate(event, db=db, config=config):
+                await eventlog.append(js, out)
+
+        async def on_failure(reason: str) -> None:
+            if requested:
+                await fail_response(js, requested[0])
+
+        await consumers.settle(
+            msg,
+            work,
+            js=js,
+            consumer=DURABLE,
+            on_failure=on_failure,
+            policy=REDELIVERY,
+            heartbeat_s=HEARTBEAT_S,
+        )
+
+
+def consumer_config() -> ConsumerConfig:
+    """What the durable must be; ``main.py`` also applies it to one an older version made. Heartbeats
+    cover a translation's bounded steps (a chain lookup, appends retried within their budget), so a
+    redelivery means the translator died, and ``max_deliver`` of them are dead-lettered."""
+    return ConsumerConfig(max_deliver=REDELIVERY.max_deliver, ack_wait=ACK_WAIT_S)
+
+
+async def on_exhausted(js: JetStreamContext, raw: RawStreamMsg, reason: str) -> None:
+    """A request whose deliveries ran out by timeouts (``deadletter.watch_exhausted``): fail it."""
+    await fail_response(js, await _requested(js, raw))
+
+
+async def _requested(js: JetStreamContext, msg: object) -> ResponseRequested:
+    event = await eventlog.decode(js, msg)
+    if not isinstance(event, ResponseRequested):
+        raise TypeError(f"a {type(event).__name__} on a request subject")
+    return event
+
+
+async def fail_response(js: JetStreamContext, event: ResponseRequested) -> None:
+    """End the response ``failed`` with ``server_error``, unless its chat call is in the log: then the
+    worker owns the response, and this failure came after the translator's part was done."""
+    try:
+        await js.get_last_msg(subjects.STREAM, subjects.chat_call(event.response_id))
+        return
+    except NotFoundError:
+        pass
+    log.error("%s: ending it failed", event.response_id)
+    for out in failed_events(event, SERVER_ERROR):
+        await eventlog.append(js, out)
 
 
 async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: GatewayConfig) -> list[Event]:
     """The chat call for a requested response, or, when its input cannot be translated, the events of
     a response that failed before reaching any backend."""
     request = event.request
-    sequence_start = 1 if request.background else 0  # a background log opens with the api's response.queued
     response = requests.build_response(request, response_id=event.response_id, created_at=event.created_at)
     history = await queries.get_chain_docs(db, tenant=event.tenant, ids=event.chain) if event.chain else []
     wanted = requests.referenced_item_ids(request)
@@ -50,7 +123,8 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
             context_window=deployment.context_window if deployment else None,
         )
     except InvalidRequest as error:
-        return _failed(event, response, error, sequence_start)
+        # A non-stream client gets the 400 it would have had, had the api been able to see the problem.
+        return failed_events(event, error, http_error={"status": error.status, **error.body()})
     call = ChatCallRequested(
         event_id=derived_id("evt", event.response_id, "call"),
         response_id=event.response_id,
@@ -60,30 +134,29 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
         response=response,
         stream=request.stream,
         background=request.background,
-        sequence_start=sequence_start,
+        sequence_start=_sequence_start(event),
         affinity=event.affinity,
         key_id=event.key_id,
     )
     return [call]
 
 
-def _failed(
-    event: ResponseRequested, response: dict, error: InvalidRequest, sequence_start: int
+def failed_events(
+    event: ResponseRequested, error: GatewayError, *, http_error: dict | None = None
 ) -> list[Event]:
-    state, opening = stream.start(response, sequence_start=sequence_start)
+    """The events of a response that failed before reaching any backend: created, in progress, failed
+    (``error.failure_code``), numbered on from the api's response.queued for a background one."""
+    response = requests.build_response(
+        event.request, response_id=event.response_id, created_at=event.created_at
+    )
+    state, opening = stream.start(response, sequence_start=_sequence_start(event))
     ending = stream.fail(state, code=error.failure_code, message=error.message)
-    # A non-stream client gets the 400 it would have had, had the api been able to see the problem.
-    http_error = {"status": error.status, **error.body()}
+    ids = {"response_id": event.response_id, "tenant": event.tenant}
     return [
-        *(ResponseStreamed.of(p, response_id=event.response_id, tenant=event.tenant) for p in opening),
-        *(
-            ResponseStreamed.of(
-                p,
-                response_id=event.response_id,
-                tenant=event.tenant,
-                http_error=http_error,
-                key_id=event.key_id,
-            )
-            for p in ending
-        ),
+        *(ResponseStreamed.of(p, **ids) for p in opening),
+        *(ResponseStreamed.of(p, **ids, http_error=http_error, key_id=event.key_id) for p in ending),
     ]
+
+
+def _sequence_start(event: ResponseRequested) -> int:
+    return 1 if event.request.background else 0  # a background log opens with the api's response.queued

@@ -1,27 +1,38 @@
 """Composition root of the translator: settings, the projection it reads chains from, the broker."""
 
+import functools
 import os
 
 from faststream import FastStream
-from pymongo import AsyncMongoClient
 
 from services.translator import handlers
-from shared import bus, logs
-from shared.config import Settings
+from shared import bus, consumers, deadletter, logs
+from shared import mongo as mongo_client
+from shared.config import Settings, master_keys
 
 
 async def main() -> None:
     logs.configure("translator")
     settings = Settings.from_env()
-    mongo = AsyncMongoClient(settings.mongo_uri)
-    broker = bus.new_broker(settings.nats_url, "translator")
-    js = await bus.connect(broker)
+    master = master_keys()  # before any connection: without it the service must not start
+    # Every chain lookup bounded well inside the consumer's ack wait: an unreachable MongoDB is a
+    # transient failure, redelivered later, not a handler holding its message until JetStream gives up.
+    mongo = mongo_client.client(settings.mongo_uri)
+    broker = bus.new_broker(settings, "translator")
+    js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
     handlers.register(
         broker,
         js=js,
         db=mongo[settings.mongo_db],
         config=settings.gateway_config(),
         concurrency=int(os.environ.get("TRANSLATOR_CONCURRENCY", "64")),
+    )
+    await consumers.update_durable(js, handlers.DURABLE, handlers.consumer_config())
+    await deadletter.watch_exhausted(
+        broker.connection,
+        js,
+        consumer=handlers.DURABLE,
+        on_exhausted=functools.partial(handlers.on_exhausted, js),
     )
     try:
         await FastStream(broker).run()

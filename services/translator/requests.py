@@ -2,10 +2,18 @@
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from services.translator import history as chain
 from services.translator import items, tools, truncation
 from shared.errors import InvalidRequest
-from shared.request_model import ItemReference, ResponseCreateRequest
+from shared.request_model import (
+    FormatJsonObject,
+    FormatJsonSchema,
+    ItemReference,
+    ResponseCreateRequest,
+    TextConfig,
+)
 
 _LOGPROBS_INCLUDE = "message.output_text.logprobs"
 
@@ -31,10 +39,10 @@ def build_response(
         "parallel_tool_calls": request.parallel_tool_calls,
         "previous_response_id": request.previous_response_id,
         "prompt_cache_key": request.prompt_cache_key,
-        "reasoning": {"effort": None, "summary": None, **(request.reasoning or {})},
+        "reasoning": {"effort": None, "summary": None, **_dumped(request.reasoning)},
         "safety_identifier": request.safety_identifier,
-        # The gateway has one tier; OpenAI reports the tier that served the request, not the one asked for.
-        "service_tier": "default",
+        # The tier asked for until the backend reports the one that served it (services/translator/stream.py).
+        "service_tier": request.service_tier if request.service_tier not in (None, "auto") else "default",
         "store": request.store,
         # OpenAI reports the sampling values in effect, its defaults included.
         "temperature": 1.0 if request.temperature is None else request.temperature,
@@ -43,7 +51,7 @@ def build_response(
         "frequency_penalty": request.frequency_penalty or 0.0,
         "top_logprobs": request.top_logprobs or 0,
         "text": _echo_text(request.text),
-        "tool_choice": request.tool_choice,
+        "tool_choice": tools.echo_tool_choice(request.tool_choice),
         "tools": tools.echo_tools(request.tools),
         "truncation": request.truncation,
         "usage": None,
@@ -52,12 +60,16 @@ def build_response(
     }
 
 
-def _echo_text(text: dict[str, Any] | None) -> dict[str, Any]:
-    text = text or {}
-    fmt = text.get("format") or {"type": "text"}
-    if fmt.get("type") == "json_schema":
-        fmt = {"description": None, "strict": False, **fmt}
-    return {**text, "format": fmt, "verbosity": text.get("verbosity") or "medium"}
+def _echo_text(text: TextConfig | None) -> dict[str, Any]:
+    fmt = _dumped(text.format if text else None) or {"type": "text"}
+    if fmt["type"] == "json_schema":
+        fmt = {"description": None, **fmt, "strict": bool(fmt.get("strict"))}
+    return {**_dumped(text), "format": fmt, "verbosity": (text.verbosity if text else None) or "medium"}
+
+
+def _dumped(model: BaseModel | None) -> dict[str, Any]:
+    """A part of the request as the client sent it, without the fields it left out."""
+    return model.model_dump(mode="json", exclude_none=True) if model is not None else {}
 
 
 def referenced_item_ids(request: ResponseCreateRequest) -> list[str]:
@@ -89,7 +101,9 @@ def build_chat_request(
         "safety_identifier": request.safety_identifier,
         "prompt_cache_key": request.prompt_cache_key,
         "response_format": _response_format(request.text),
-        "reasoning_effort": (request.reasoning or {}).get("effort"),
+        "reasoning_effort": request.reasoning.effort if request.reasoning else None,
+        # The worker leaves it out for a deployment configured with forward_service_tier: false.
+        "service_tier": request.service_tier,
         **_tool_options(request),
         **_logprob_options(request),
     }
@@ -120,18 +134,25 @@ def _messages(
     return messages
 
 
-def _response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
-    fmt = (text or {}).get("format") or {"type": "text"}
-    if fmt["type"] == "json_object":
+def _response_format(text: TextConfig | None) -> dict[str, Any] | None:
+    fmt = text.format if text else None
+    if isinstance(fmt, FormatJsonObject):
         return {"type": "json_object"}
-    if fmt["type"] == "json_schema":
-        schema = {key: fmt[key] for key in ("name", "description", "schema", "strict") if key in fmt}
-        return {"type": "json_schema", "json_schema": schema}
+    if isinstance(fmt, FormatJsonSchema):
+        schema = {
+            "name": fmt.name,
+            "description": fmt.description,
+            "schema": fmt.schema_,
+            "strict": fmt.strict,
+        }
+        return {"type": "json_schema", "json_schema": {k: v for k, v in schema.items() if v is not None}}
     return None  # plain text is every backend's default
 
 
 def _tool_options(request: ResponseCreateRequest) -> dict[str, Any]:
-    choice = tools.chat_tool_choice(request.tool_choice)  # raises for a hosted tool it cannot force
+    # The api checked a create request already; input_tokens and compact come straight here.
+    tools.check_tool_choice(request.tool_choice, request.tools)
+    choice = tools.chat_tool_choice(request.tool_choice)
     functions = tools.chat_tools(request.tools, request.tool_choice)
     if not functions:
         # Backends reject tool_choice and parallel_tool_calls without tools; with no function tool

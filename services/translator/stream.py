@@ -9,21 +9,30 @@ function calls. Starting a new reasoning item or message closes everything open;
 call closes reasoning and the message but not other calls, since a backend may interleave the argument
 deltas of parallel calls. Item ids derive from ``(response_id, output_index)``, so a retried call
 yields the same ids.
+
+Every function call the backend makes is emitted: ``max_tool_calls`` counts calls to OpenAI's
+built-in tools only, which never run here, and function calls are the client's to run. The response
+reports the ``service_tier`` a chunk names (the tier that served it), else the one it was asked for.
 """
 
 import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
+from shared import storable
 from shared.ids import derived_id
+from shared.request_model import ServiceTier
 
 Event = dict[str, Any]
 Item = dict[str, Any]
 
 # finish_reason → incomplete_details.reason; any other reason completes the response.
 _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+# Tiers a response may report: a backend's own names (Groq's "on_demand") are not OpenAI's, and "auto"
+# names no tier at all.
+_TIERS = frozenset(get_args(ServiceTier)) - {"auto"}
 
 
 @dataclass
@@ -37,7 +46,6 @@ class StreamState:
     message: int | None = None  # output_index of the open message
     calls: dict[int, int] = field(default_factory=dict)  # open calls: chat tool index → output_index
     seen_calls: set[int] = field(default_factory=set)
-    skipped_calls: set[int] = field(default_factory=set)  # past max_tool_calls: never emitted
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     ended: bool = False
@@ -62,6 +70,8 @@ def on_chunk(state: StreamState, chunk: dict[str, Any]) -> list[Event]:
         return []
     if chunk.get("usage"):
         state.usage = chunk["usage"]
+    if isinstance(tier := chunk.get("service_tier"), str) and tier in _TIERS:
+        state.response["service_tier"] = tier
     events: list[Event] = []
     for choice in chunk.get("choices") or []:
         if choice.get("index", 0) == 0:  # the gateway asks for one choice; ignore any other
@@ -110,14 +120,13 @@ def _on_choice(state: StreamState, choice: dict[str, Any]) -> list[Event]:
     delta = choice.get("delta") or {}
     events: list[Event] = []
     # vLLM/DeepSeek name it reasoning_content, newer vLLM and OpenRouter reasoning.
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
+    if reasoning := _backend_text(delta.get("reasoning_content")) or _backend_text(delta.get("reasoning")):
         events += _reasoning_delta(state, reasoning)
-    if delta.get("content"):
+    if content := _backend_text(delta.get("content")):
         logprobs = (choice.get("logprobs") or {}).get("content") or []
-        events += _text_delta(state, "output_text", delta["content"], [_logprob(lp) for lp in logprobs])
-    if delta.get("refusal"):
-        events += _text_delta(state, "refusal", delta["refusal"], [])
+        events += _text_delta(state, "output_text", content, [_logprob(lp) for lp in logprobs])
+    if refusal := _backend_text(delta.get("refusal")):
+        events += _text_delta(state, "refusal", refusal, [])
     for position, call in enumerate(delta.get("tool_calls") or []):
         events += _call_delta(state, call, call.get("index", position))
     if choice.get("finish_reason"):
@@ -225,14 +234,9 @@ def _token(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _call_delta(state: StreamState, call: dict[str, Any], tool_index: int) -> list[Event]:
-    if tool_index in state.skipped_calls:
-        return []
     events: list[Event] = []
     function = call.get("function") or {}
     if tool_index not in state.seen_calls:
-        if _calls_capped(state):
-            state.skipped_calls.add(tool_index)
-            return []
         events += _close_reasoning(state, "completed") + _close_message(state, "completed")
         index = _add_item(state, _new_call(state, call), "fc")
         state.seen_calls.add(tool_index)
@@ -242,25 +246,20 @@ def _call_delta(state: StreamState, call: dict[str, Any], tool_index: int) -> li
     if index is None:
         return events  # a late delta for a call already closed by later reasoning or text
     item = state.output[index]
-    if function.get("name") and not item["name"]:
-        item["name"] = function["name"]
-    if function.get("arguments"):
-        item["arguments"] += function["arguments"]
+    if (name := _backend_text(function.get("name"))) and not item["name"]:
+        item["name"] = name
+    if arguments := _backend_text(function.get("arguments")):
+        item["arguments"] += arguments
         events.append(
-            _event(
-                state,
-                "response.function_call_arguments.delta",
-                **_at(state, index),
-                delta=function["arguments"],
-            )
+            _event(state, "response.function_call_arguments.delta", **_at(state, index), delta=arguments)
         )
     return events
 
 
 def _new_call(state: StreamState, call: dict[str, Any]) -> Item:
     # Some backends omit the call id; one derived from the item keeps replays identical.
-    call_id = call.get("id") or derived_id("call", state.response["id"], len(state.output))
-    name = (call.get("function") or {}).get("name") or ""
+    call_id = _backend_text(call.get("id")) or derived_id("call", state.response["id"], len(state.output))
+    name = _backend_text((call.get("function") or {}).get("name"))
     return {
         "id": "",
         "type": "function_call",
@@ -269,11 +268,6 @@ def _new_call(state: StreamState, call: dict[str, Any]) -> Item:
         "call_id": call_id,
         "name": name,
     }
-
-
-def _calls_capped(state: StreamState) -> bool:
-    cap = state.response.get("max_tool_calls")
-    return cap is not None and len(state.seen_calls) >= cap
 
 
 def _close_calls(state: StreamState, status: str) -> list[Event]:
@@ -295,6 +289,12 @@ def _close_calls(state: StreamState, status: str) -> list[Event]:
 
 
 # Shared ------------------------------------------------------------------------------------------
+
+
+def _backend_text(value: Any) -> str:
+    """A backend's text field ('' when absent): always valid Unicode, so the response stays storable
+    even if the backend split a ``\\ud83d\\ude00`` escape across chunks or sent a lone one."""
+    return storable.valid_unicode(value) if isinstance(value, str) else ""
 
 
 def _close_all(state: StreamState, *, status: str) -> list[Event]:

@@ -10,8 +10,13 @@ import httpx
 
 from shared.config import Deployment
 from shared.errors import BackendFailed, BackendUnavailable, ContextLengthExceeded
+from shared.redaction import clip, redact
 
 _CONTEXT_LENGTH_HINTS = ("context_length_exceeded", "maximum context length", "context length")
+# How much of an error body is read, and how much of its message is kept.
+_MAX_ERROR_BODY = 64 * 1024
+_MAX_MESSAGE = 500
+_MAX_LABEL = 64
 
 
 def new_client() -> httpx.AsyncClient:
@@ -31,7 +36,8 @@ async def stream_chat(
 
     Raises ``BackendFailed`` (or ``ContextLengthExceeded``) when the backend refuses or breaks off."""
     headers = {}
-    if deployment.api_key_env and (key := os.environ.get(deployment.api_key_env)):
+    key = os.environ.get(deployment.api_key_env) if deployment.api_key_env else None
+    if key:
         headers["Authorization"] = f"Bearer {key}"
     url = deployment.api_base.rstrip("/") + "/chat/completions"
     try:
@@ -39,7 +45,7 @@ async def stream_chat(
             "POST", url, json=body, headers=headers, timeout=deployment.timeout_s
         ) as reply:
             if reply.status_code >= 400:
-                raise _backend_error(reply.status_code, (await reply.aread()).decode(errors="replace"))
+                raise backend_error(reply.status_code, await _error_body(reply), secrets=[key or ""])
             async for data in _sse_data(reply.aiter_raw()):
                 # Read on past [DONE] to the end of the body: a response left unread closes its
                 # connection instead of returning it to the pool.
@@ -64,13 +70,47 @@ async def _sse_data(raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield pending[5:].strip()
 
 
-def _backend_error(status: int, text: str) -> BackendFailed:
-    try:
-        message = json.loads(text)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = text[:500]
+async def _error_body(reply: httpx.Response) -> str:
+    """The start of an error body: a backend answering an error with megabytes must not cost them."""
+    body = b""
+    async for block in reply.aiter_bytes():
+        body += block
+        if len(body) >= _MAX_ERROR_BODY:
+            break
+    return body[:_MAX_ERROR_BODY].decode(errors="replace")
+
+
+def backend_error(status: int, text: str, *, secrets: list[str]) -> BackendFailed:
+    """A backend's refusal reduced to its status, type, code and message, with anything that looks
+    like a credential (``secrets``, the deployment's own key, first) taken out: a backend may echo
+    the key it was sent, and what this returns reaches the client, the log and the stored response."""
+    kind, code, message = _error_fields(text)
+    message = redact(clip(message, _MAX_MESSAGE), secrets)
     if status == 400 and any(hint in text.lower() for hint in _CONTEXT_LENGTH_HINTS):
         return ContextLengthExceeded(message, param="input")
+    labels = [
+        f"{name} {redact(clip(str(value), _MAX_LABEL), secrets)}"
+        for name, value in (("type", kind), ("code", code))
+        if isinstance(value, str | int) and str(value)
+    ]
+    described = f"backend answered {status}" + (f" ({', '.join(labels)})" if labels else "")
     if status == 429 or status >= 500:
-        return BackendUnavailable(f"backend answered {status}: {message}", reason=str(status))
-    return BackendFailed(f"backend answered {status}: {message}")
+        return BackendUnavailable(f"{described}: {message}", reason=str(status))
+    return BackendFailed(f"{described}: {message}")
+
+
+def _error_fields(text: str) -> tuple[Any, Any, str]:
+    """Type, code and message of the error bodies backends send: OpenAI's, vLLM's and llama.cpp's
+    ``{"error": {...}}``, older vLLM's flat ``{"object": "error", "message", ...}``, Ollama's and
+    TGI's ``{"error": "..."}``; any other body is its own message."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None, None, text
+    error = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(error, str):
+        return body.get("error_type"), None, error
+    if not isinstance(error, dict):
+        return None, None, text
+    message = error.get("message") or error.get("detail")
+    return error.get("type"), error.get("code"), message if isinstance(message, str) else text

@@ -7,24 +7,27 @@ from faststream import FastStream
 from services.worker import backends, handlers, metrics
 from services.worker.deployments import Pool
 from shared import bus, logs
-from shared.config import Settings
+from shared.config import Settings, check_backend_keys, master_keys
 
 
 async def main() -> None:
     logs.configure("worker")
     settings = Settings.from_env()
+    master = master_keys()  # before any connection: without it the service must not start
+    config = settings.gateway_config()
+    check_backend_keys(config, os.environ)
     metrics.serve_from_env()
     client = backends.new_client()
-    broker = bus.new_broker(settings.nats_url, "worker")
-    js = await bus.connect(broker)
-    handlers.register(
+    broker = bus.new_broker(settings, "worker")
+    js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
+    await handlers.register(
         broker,
         js=js,
         settings=settings,
-        pool=Pool(settings.gateway_config()),
+        pool=Pool(config),
         client=client,
         concurrency=int(os.environ.get("WORKER_CONCURRENCY", "256")),
-        ack_wait_s=float(os.environ.get("WORKER_ACK_WAIT_S", "30")),
+        ack_wait_s=float(os.environ.get("WORKER_ACK_WAIT_S", "5")),
     )
     try:
         await FastStream(broker).run()

@@ -5,6 +5,8 @@ The plan of a call walks the model's own deployments, then those of each fallbac
 Within one model: the affinity deployment first (the one that served the previous turn, whose prefix
 cache is warm), then the others in a weighted random order, standbys (weight 0) last. A deployment
 that is cooling down is left out while any other can serve; one at its rpm / tpm limit is left out.
+A try that failed before its first chunk goes on to the next deployment of the plan, or, for a failed
+connection with no deployment left, to the same one again (``next_try``).
 """
 
 import random
@@ -41,6 +43,27 @@ def plan(
     return healthy + [d for d in open_ if d.id in health.cooling]
 
 
+# Failures of the connection itself, before any answer: the deployment may well serve the next try,
+# and nothing reached the client, so the only deployment left is tried again.
+CONNECTION_FAILURES = frozenset(
+    {"ConnectError", "ConnectTimeout", "RemoteProtocolError", "ReadError", "WriteError"}
+)
+
+
+def next_try(
+    planned: list[Deployment], failed: Deployment, reason: str, *, tries: int, config: GatewayConfig
+) -> Deployment | None:
+    """Where to go after ``failed`` failed before its first chunk, ``tries`` tries in: the next
+    deployment of the plan; else, when the failure was the connection's, ``failed`` again; None once
+    ``retry.attempts`` tries are spent or nothing is left."""
+    if tries >= config.retry.attempts:
+        return None
+    later = planned[planned.index(failed) + 1 :]
+    if later:
+        return later[0]
+    return failed if reason in CONNECTION_FAILURES else None
+
+
 def backoff_s(config: GatewayConfig, retry: int) -> float:
     """The pause before the ``retry``-th retry (1-based): exponential from ``retry.backoff_s``."""
     return config.retry.backoff_s * 2 ** (retry - 1)
@@ -48,8 +71,11 @@ def backoff_s(config: GatewayConfig, retry: int) -> float:
 
 def body_for(chat: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
     """The translated chat body, addressed to one deployment: its upstream model name, streaming with
-    usage, and the max-tokens parameter spelled the way that backend wants."""
+    usage, the max-tokens parameter spelled the way that backend wants, and ``service_tier`` only
+    where the deployment forwards it."""
     body = {**chat, "model": deployment.model, "stream": True, "stream_options": {"include_usage": True}}
+    if not deployment.forward_service_tier:
+        body.pop("service_tier", None)
     if "max_tokens" in body and deployment.max_tokens_param != "max_tokens":
         body[deployment.max_tokens_param] = body.pop("max_tokens")
     return body

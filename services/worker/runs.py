@@ -9,18 +9,28 @@ import asyncio
 import contextlib
 import copy
 import enum
-from collections.abc import Awaitable, Callable
-from typing import Any
+import logging
+from typing import Any, Protocol
 
 import httpx
 
 from services.translator import stream
-from services.worker import backends, deployments, routing
-from shared import subjects
-from shared.errors import BackendUnavailable, GatewayError
+from services.worker import backends, deployments, ledger, routing
+from services.worker.ledger import PATIENCE, Ledger, Patience, Superseded
+from services.worker.logged import Position
+from shared import consumers, subjects
+from shared.errors import BackendFailed, BackendUnavailable, GatewayError
 from shared.events import TERMINAL_TYPES, ChatCallRequested, ResponseStreamed
 
-Publish = Callable[[ResponseStreamed], Awaitable[asyncio.Future[Any]]]
+_logger = logging.getLogger(__name__)
+# Writers of one response racing to end it converge within a few reads of the log.
+_ABANDON_TRIES = 3
+
+
+class Log(ledger.Log, Protocol):
+    """The event log as a run uses it (``logged.JetStreamLog``)."""
+
+    async def position(self, response_id: str) -> Position: ...
 
 
 class Stop(enum.Enum):
@@ -46,45 +56,66 @@ class Run:
         self._items.put_nowait(Stop.CANCELLED)
 
     async def execute(
-        self, *, pool: deployments.Pool, client: httpx.AsyncClient, publish: Publish, deadline_s: float
+        self,
+        *,
+        pool: deployments.Pool,
+        client: httpx.AsyncClient,
+        log: Log,
+        deadline_s: float,
+        after: int | None = None,
+        patience: Patience = PATIENCE,
     ) -> None:
-        """Emit every event of the response; returns once JetStream has acknowledged all of them."""
-        acks: list[asyncio.Future[Any]] = []
+        """Emit every event of the response numbered after ``after`` (those up to it are logged
+        already: a call run again); returns once JetStream has stored all of them. Raises
+        ``Superseded`` if another writer logged one of its sequence numbers first."""
+        sent = Ledger(log, patience)
         # Nobody can watch the deltas of a foreground non-stream response (only background ones can be
         # resumed), so only its states are logged: a fraction of the messages on the busiest path.
         wanted = None if self.call.stream or self.call.background else subjects.STATE_EVENT_TYPES
 
         async def emit(payloads: list[dict[str, Any]], http_error: dict[str, Any] | None = None) -> None:
             for payload in payloads:
-                if wanted is None or payload["type"] in wanted:
-                    acks.append(await publish(self._logged(payload, http_error)))
+                new = after is None or payload["sequence_number"] > after
+                if new and (wanted is None or payload["type"] in wanted):
+                    await sent.append(self._logged(payload, http_error))
 
         state, opening = stream.start(self.call.response, sequence_start=self.call.sequence_start)
-        await emit(opening)
-        reader = asyncio.create_task(self._read(client, pool))
+        # The backend is called while the opening events are logged, for the time to first token;
+        # unless the run was cancelled before it began (a cancel logged while it was queued).
+        reader = asyncio.create_task(self._read(client, pool)) if self._items.empty() else None
         deadline = asyncio.get_running_loop().call_later(deadline_s, self._items.put_nowait, Stop.DEADLINE)
         try:
+            await emit(opening)
             while isinstance(item := await self._items.get(), dict):
                 await emit(stream.on_chunk(state, item))
         finally:
             deadline.cancel()
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            if reader is not None:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
         await emit(_ending(state, item, deadline_s), _http_error(item))
-        await asyncio.gather(*acks)
+        await sent.confirm()
 
-    async def abandon(self, *, after: int, publish: Publish) -> None:
-        """End a response that a worker left half-way (it died): failed, numbered on from the last
-        logged event. Running it again would splice a second generation's deltas onto the first's."""
-        state = stream.StreamState(response=copy.deepcopy(self.call.response), sequence=after + 1)
-        message = "The worker generating this response stopped before it finished."
-        await asyncio.gather(
-            *[
-                await publish(self._logged(p))
-                for p in stream.fail(state, code="server_error", message=message)
-            ]
-        )
+    async def abandon(self, *, log: Log, message: str, patience: Patience = PATIENCE) -> None:
+        """End the response ``failed`` with ``message``, numbered on from its last logged event, unless
+        it has ended already: a response a worker left half-way (running it again would splice a
+        second generation's deltas onto the first's), or one whose call failed for good."""
+        for _ in range(_ABANDON_TRIES):
+            position = await log.position(self.call.response_id)
+            if position.ended:
+                return
+            after = self.call.sequence_start - 1 if position.last is None else position.last
+            state = stream.StreamState(response=copy.deepcopy(self.call.response), sequence=after + 1)
+            sent = Ledger(log, patience)
+            try:
+                for payload in stream.fail(state, code="server_error", message=message):
+                    await sent.append(self._logged(payload))
+                await sent.confirm()
+            except Superseded:
+                continue  # another writer logged that sequence number meanwhile: look again
+            return
+        raise consumers.Transient(f"{self.call.response_id}: its log kept moving while it was ended")
 
     def _logged(self, payload: dict[str, Any], http_error: dict[str, Any] | None = None) -> ResponseStreamed:
         terminal = payload["type"] in TERMINAL_TYPES
@@ -97,11 +128,14 @@ class Run:
 
     async def _read(self, client: httpx.AsyncClient, pool: deployments.Pool) -> None:
         """Queue the chunks of the first deployment of the plan that answers. One that is overloaded,
-        erring or unreachable before its first chunk is left for the next, after a backoff; once a
-        chunk is queued the answer is that deployment's, and its failure ends the response failed."""
+        erring or unreachable before its first chunk is left for the next (or, for a failed connection
+        with none left, tried again: ``routing.next_try``), after a backoff; once a chunk is queued the
+        answer is that deployment's, and its failure ends the response failed."""
         try:
-            attempts = pool.plan(self.call.model, affinity=self.call.affinity)[: pool.config.retry.attempts]
-            for tried, deployment in enumerate(attempts, start=1):
+            planned = pool.plan(self.call.model, affinity=self.call.affinity)
+            deployment, tries = planned[0], 0
+            while True:
+                tries += 1
                 self._served_by = deployment.id
                 pool.started(deployment)
                 last: dict[str, Any] | None = None
@@ -111,9 +145,12 @@ class Run:
                         self._items.put_nowait(last)
                 except BackendUnavailable as error:
                     pool.failed(deployment, error.reason)
-                    if last is not None or tried == len(attempts):
+                    config = pool.config
+                    again = routing.next_try(planned, deployment, error.reason, tries=tries, config=config)
+                    if last is not None or again is None:
                         raise
-                    await asyncio.sleep(routing.backoff_s(pool.config, tried))
+                    deployment = again
+                    await asyncio.sleep(routing.backoff_s(pool.config, tries))
                     continue
                 usage = last.get("usage") if last else None  # the final chunk carries it
                 pool.succeeded(deployment, usage)
@@ -122,6 +159,10 @@ class Run:
                 return
         except GatewayError as error:
             self._items.put_nowait(error)
+        except Exception as error:  # a backend answering garbage, or a bug: the run must not wait for it
+            _logger.exception("%s: reading the backend failed", self.call.response_id)
+            what = type(error).__name__
+            self._items.put_nowait(BackendFailed(f"The backend's answer could not be read ({what})."))
 
 
 def _ending(state: stream.StreamState, item: Item, deadline_s: float) -> list[dict[str, Any]]:

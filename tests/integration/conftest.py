@@ -83,6 +83,7 @@ def gateway_config(mock_url: str) -> dict:
         {"key_env": "KEY_TPM", "project": "team-tpm", "tpm": TPM_LIMIT},
     ]
     return {
+        "auth": "keys",
         "models": [m1, m2, small, *_routing_models(mock_url)],
         "api_keys": keys,
         "fallbacks": {"flaky": ["m2"]},

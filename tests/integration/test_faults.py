@@ -1,17 +1,25 @@
 """Crash safety against real processes: workers, the store, nats-server and api replicas are killed
 or restarted mid-flight, on a stack of this module's own so the session's stack stays untouched."""
 
+import asyncio
 import json
 import time
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
+import nats
 import openai
 import pytest
+from nats.js.api import ConsumerConfig
 from pymongo import MongoClient
 
 from deploy.local.stack import Stack
+from services.worker import logged
+from shared import consumers, eventlog, subjects
+from shared.events import ResponseStreamed
+
+from .stacks import module_stack, until
 
 KEY = "sk-faults"
 DEADLINE_S = 4
@@ -28,7 +36,6 @@ def _config(mock_url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, mock_url: str) -> Iterator[Stack]:
-    run_dir: Path = tmp_path_factory.mktemp("faults")
     env = {
         "FAULTS_KEY": KEY,
         "WORKER_ACK_WAIT_S": "2",  # a dead worker's call is redelivered after this
@@ -37,9 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mock_url: str) -> Iterator[S
         "RESPONSE_TTL_S": str(TTL_S),
         "STREAM_BUFFER_MSGS": "50",  # a stalled client overflows it at once
     }
-    with Stack(
-        run_dir / "data", config=_config, mock_url=mock_url, env=env, log_dir=run_dir / "logs"
-    ) as running:
+    with module_stack(tmp_path_factory, mock_url, "faults", config=_config, env=env) as running:
         yield running
 
 
@@ -47,18 +52,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mock_url: str) -> Iterator[S
 def client(stack: Stack) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key=KEY, max_retries=0) as sdk:
         yield sdk
-
-
-def until(check, what: str, timeout_s: float = 60.0):
-    """Poll ``check`` until it returns something truthy: a bound on waiting, not a timing assertion."""
-    for _ in range(int(timeout_s / 0.1)):
-        try:
-            if result := check():
-                return result
-        except (openai.APIConnectionError, openai.InternalServerError, httpx.TransportError):
-            pass  # a component is still coming back
-        time.sleep(0.1)
-    raise AssertionError(f"never: {what}")
 
 
 def terminal(client: openai.OpenAI, response_id: str):
@@ -87,6 +80,76 @@ def test_worker_killed_mid_response_ends_failed_not_stuck(stack, client, mock_ll
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert events[-1].type == "response.failed"
     assert sum(e.type == "response.created" for e in events) == 1  # never run twice
+
+
+def test_worker_killed_before_any_output_runs_the_call_again(stack, client, mock_llm):
+    """Only the opening events were logged (the backend had not answered yet): the client has seen
+    nothing of an answer, so the replica that gets the call runs it again instead of failing it."""
+    mock_llm.script({"content": "never seen", "wait_s": 30})
+    started = client.responses.create(model="m1", input="try me again", background=True)
+    until(lambda: client.responses.retrieve(started.id).status == "in_progress", "the worker took it")
+    until(lambda: mock_llm.requests(), "the backend was called")
+    stack.kill("worker")
+    stack.restart("worker")
+    final = terminal(client, started.id)
+    assert final.status == "completed"
+    assert final.output_text == "echo: try me again"
+    events = logged_events(client, started.id)
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert [e.type for e in events].count("response.created") == 1
+    assert events[-1].type == "response.completed"
+    assert len(mock_llm.requests()) == 2
+
+
+def test_a_worker_brings_an_older_durable_up_to_date(stack, client):
+    """FastStream binds to an existing durable as it is; a worker that starts updates it instead, so
+    one made by an older version (30 s ack wait, unlimited deliveries) gets the short ack wait and
+    the delivery bound."""
+
+    async def worker_durable(**older) -> ConsumerConfig:
+        nc = await nats.connect(stack.nats_url)
+        try:
+            js = nc.jetstream()
+            current = (await js.consumer_info(subjects.STREAM, "worker")).config
+            if older:
+                await js.add_consumer(subjects.STREAM, current.evolve(**older))
+            return (await js.consumer_info(subjects.STREAM, "worker")).config
+        finally:
+            await nc.close()
+
+    older = asyncio.run(worker_durable(ack_wait=30.0, max_deliver=-1))
+    assert (older.ack_wait, older.max_deliver) == (30.0, -1)
+    stack.restart("worker")
+    updated = until(
+        lambda: (config := asyncio.run(worker_durable())).ack_wait != 30.0 and config,
+        "the restarted worker updated its durable",
+    )
+    assert updated.ack_wait == 2.0  # WORKER_ACK_WAIT_S of this stack
+    assert updated.max_deliver == consumers.REDELIVERY.max_deliver
+    assert client.responses.create(model="m1", input="still served").output_text == "echo: still served"
+
+
+def test_a_response_is_read_as_ended_by_any_terminal_event(stack):
+    """A writer that lost a race may log its in_progress and a delta after another writer's failed;
+    the worker still reads the response as ended, and numbers anything new after all of it."""
+    response_id = "resp_race" + uuid.uuid4().hex
+
+    async def position_after_a_race() -> logged.Position:
+        nc = await nats.connect(stack.nats_url)
+        try:
+            js = nc.jetstream()
+            for seq, kind in enumerate(
+                ("response.failed", "response.in_progress", "response.output_text.delta")
+            ):
+                payload = {"type": kind, "sequence_number": seq}
+                await eventlog.append(js, ResponseStreamed.of(payload, response_id=response_id, tenant="t"))
+            return await logged.JetStreamLog(js).position(response_id)
+        finally:
+            await nc.close()
+
+    position = asyncio.run(position_after_a_race())
+    assert position.ended
+    assert (position.last, position.last_type) == (2, "response.output_text.delta")
 
 
 def test_call_waits_for_a_worker_and_a_queued_cancel_holds(stack, client, mock_llm):

@@ -49,6 +49,13 @@ def test_a_failing_deployment_is_retried_on_the_other(client, mock_llm, db, fail
     assert served_by(db, response.id) == second
 
 
+def test_a_connection_reset_before_the_first_chunk_is_retried_on_the_only_deployment(client, mock_llm):
+    mock_llm.script({"content": "lost", "abort_after": 0})  # headers, then the connection drops
+    response = client.responses.create(model="m2", input="once more")
+    assert response.status == "completed" and response.output_text == "echo: once more"
+    assert upstreams(mock_llm) == ["mock-2", "mock-2"]
+
+
 def test_a_failure_after_the_first_chunk_is_not_retried(client, mock_llm):
     mock_llm.script({"content": "a long answer that breaks off", "abort_after": 2})
     response = client.responses.create(model="routed", input="break")

@@ -146,7 +146,7 @@ def test_mock_can_drop_the_connection_mid_stream(mock_url, mock_llm: MockLLM):
 
 def test_stack_survives_kills_restarts_and_replicas(tmp_path, mock_url, mock_llm: MockLLM):
     """The handles crash-safety tests rely on: each leaves a stack that answers again."""
-    config = {"models": [{"name": "m", "api_base": f"{mock_url}/v1", "model": "mock"}]}
+    config = {"auth": "open", "models": [{"name": "m", "api_base": f"{mock_url}/v1", "model": "mock"}]}
     with Stack(tmp_path, config=lambda _: config, mock_url=mock_url, log_dir=tmp_path / "logs") as stack:
         stack.kill("worker")
         assert not stack.process("worker").alive

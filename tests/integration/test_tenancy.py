@@ -2,9 +2,6 @@
 and CLI) revoked without a restart, admin-only operations, per-key rate limits, usage per key."""
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -12,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from deploy.local.stack import REPO_ROOT
+from .stacks import cli
 
 
 @pytest.fixture
@@ -35,20 +32,6 @@ def refused_within_cache(sdk_client: openai.OpenAI) -> bool:
             return True
         time.sleep(0.1)
     return False
-
-
-def cli(stack, *args: str) -> str:
-    env = {**os.environ, "MONGO_URI": stack.mongo_uri, "MONGO_DB": stack.mongo_db}
-    done = subprocess.run(
-        [sys.executable, "-m", "services.api.keys", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
 
 
 def test_every_endpoint_is_scoped_to_the_project(client, client_b, mock_llm, stack, admin):
@@ -113,13 +96,18 @@ def test_a_managed_key_works_until_revoked_without_a_restart(stack, admin, mock_
 
 
 def test_the_cli_creates_lists_and_revokes_keys(stack, mock_llm):
-    created = json.loads(cli(stack, "create", "--name", "from-cli", "--project", "team-a"))
+    created = json.loads(
+        cli(stack, "services.api.keys", "create", "--name", "from-cli", "--project", "team-a")
+    )
     with sdk(stack, created["key"]) as from_cli:
         assert from_cli.responses.create(model="m1", input="via cli").output_text == "echo: via cli"
-        listed = [json.loads(line) for line in cli(stack, "list", "--project", "team-a").splitlines()]
+        listed = [
+            json.loads(line)
+            for line in cli(stack, "services.api.keys", "list", "--project", "team-a").splitlines()
+        ]
         assert created["id"] in [k["id"] for k in listed]
         assert created["key"] not in json.dumps(listed)
-        assert json.loads(cli(stack, "revoke", created["id"]))["revoked_at"] is not None
+        assert json.loads(cli(stack, "services.api.keys", "revoke", created["id"]))["revoked_at"] is not None
         assert refused_within_cache(from_cli)
 
 
@@ -180,5 +168,8 @@ def test_usage_per_key_counts_requests_errors_and_tokens(stack, admin, mock_llm)
 
     by_project = admin.get("/usage", params={"group_by": "model", "project": "team-meter"}).json()["data"]
     assert [(r["model"], r["requests"]) for r in by_project] == [("m1", 2)]
-    from_cli = [json.loads(line) for line in cli(stack, "usage", "--group-by", "key").splitlines()]
+    from_cli = [
+        json.loads(line)
+        for line in cli(stack, "services.api.keys", "usage", "--group-by", "key").splitlines()
+    ]
     assert [r for r in from_cli if r["key"] == created["id"]] == [row]

@@ -277,6 +277,69 @@ def test_only_hosted_tools_sends_no_tools(client, mock_llm):
     assert body["status"] == "completed" and body["tools"] == HOSTED_TOOLS
 
 
+def test_chat_completions_shaped_tools_are_accepted_and_echoed_in_the_responses_form(client, mock_llm):
+    # Clients ported from Chat Completions nest the function; the SDK sends whatever dict it is given.
+    body = create(
+        client,
+        model="m1",
+        input="hi",
+        tools=[WEATHER_CHAT, {"type": "function", "function": {"name": "get_time"}}],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    assert upstream(mock_llm) == {
+        **CHUNK,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [WEATHER_CHAT, {"type": "function", "function": {"name": "get_time"}}],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "parallel_tool_calls": True,
+    }
+    get_time = {
+        "type": "function",
+        "name": "get_time",
+        "description": None,
+        "parameters": None,
+        "strict": True,
+    }
+    assert body["tools"] == [WEATHER, get_time]
+    assert body["tool_choice"] == {"type": "function", "name": "get_weather"}
+    assert client.responses.retrieve(body["id"]).to_dict(mode="json")["tools"] == body["tools"]
+
+
+def test_max_tool_calls_never_cuts_function_calls(client, mock_llm):
+    # OpenAI counts built-in tool calls only; function calls are the client's to run.
+    calls = [
+        {"id": "call_1", "name": "get_weather", "arguments": '{"city":"Paris"}'},
+        {"id": "call_2", "name": "get_time", "arguments": "{}"},
+    ]
+    mock_llm.script({"tool_calls": calls, "finish_reason": "tool_calls"})
+    body = create(client, model="m1", input="both", tools=[WEATHER, TIME], max_tool_calls=1)
+    assert [(o["call_id"], o["name"]) for o in body["output"]] == [
+        ("call_1", "get_weather"),
+        ("call_2", "get_time"),
+    ]
+    assert body["max_tool_calls"] == 1
+
+
+@pytest.mark.parametrize(
+    ("requested", "reported", "forwarded", "echoed"),
+    [
+        ("priority", None, "priority", "priority"),  # the mock reports the tier asked for, as OpenAI does
+        ("flex", "default", "flex", "default"),  # the backend served another tier: that one is reported
+        ("auto", "default", "auto", "default"),
+        (None, None, None, "default"),
+    ],
+)
+def test_service_tier_is_forwarded_and_the_tier_that_served_is_echoed(
+    client, mock_llm, requested, reported, forwarded, echoed
+):
+    if reported:
+        mock_llm.script({"content": "served", "service_tier": reported})
+    body = create(client, model="m1", input="hi", **({"service_tier": requested} if requested else {}))
+    assert upstream(mock_llm).get("service_tier") == forwarded
+    assert body["service_tier"] == echoed
+    assert client.responses.retrieve(body["id"]).service_tier == echoed
+
+
 # 3. Function-call output -------------------------------------------------------------------------
 
 

@@ -1,6 +1,8 @@
 """``/v1/admin``: client keys and usage, for admin keys only (a static key with ``admin: true`` in the
 config, or a managed key created with ``--admin``)."""
 
+import logging
+import math
 import time
 from typing import Literal
 
@@ -10,9 +12,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.api import keys
 from services.api.deps import AdminDep, Gateway, GatewayDep
-from services.store import usage
-from shared.errors import InvalidRequest, NotFound
+from services.store import repository, usage
+from shared import erasure, eventlog
+from shared.errors import GatewayError, InvalidRequest, NotFound
+from shared.storable import MAX_COUNT
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/admin")
 
 
@@ -22,8 +27,8 @@ class KeyCreate(BaseModel):
     name: str = Field(min_length=1)
     project: str = Field(min_length=1)
     admin: bool = False
-    rpm: int | None = Field(default=None, ge=1)
-    tpm: int | None = Field(default=None, ge=1)
+    rpm: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    tpm: int | None = Field(default=None, ge=1, le=MAX_COUNT)
 
 
 @router.post("/keys")
@@ -46,6 +51,24 @@ async def revoke_key(key_id: str, gateway: GatewayDep, _: AdminDep) -> dict:
     return record
 
 
+@router.post("/projects/{project}/erase")
+async def erase_project(project: str, gateway: GatewayDep, caller: AdminDep) -> dict:
+    """Destroy every data key of a project and remove its responses from the projection: its content
+    is then unreadable in the log, its backups and any rebuild (README, Operations: Deletion)."""
+    data_keys = eventlog.data_keys(gateway.js)
+    if data_keys is None:
+        raise GatewayError("This gateway does not seal its log; nothing can be erased.")
+    erased = await erasure.erase_tenant(data_keys, repository.responses(gateway.db), project)
+    log.warning(
+        "project %r erased by %s: %d keys, %d responses",
+        project,
+        caller.key_id,
+        erased.keys,
+        erased.responses,
+    )
+    return erased.report()
+
+
 @router.get("/usage")
 async def get_usage(
     gateway: GatewayDep,
@@ -59,7 +82,9 @@ async def get_usage(
     try:
         start = keys.parse_since(since, now=time.time())
     except ValueError:
-        raise InvalidRequest(f"Invalid 'since': {since!r}.", param="since") from None
+        start = math.nan
+    if not math.isfinite(start):  # "nan", "inf", "1e400": no instant, and MongoDB would match nothing
+        raise InvalidRequest(f"Invalid 'since': {since!r}.", param="since", code="invalid_value")
     rows = await usage.summarize(gateway.db[usage.COLLECTION], group_by, since=start, project=project)
     return {"object": "list", "group_by": group_by, "since": start, "data": rows}
 

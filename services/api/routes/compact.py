@@ -10,23 +10,23 @@ routing and backend client functions, so the deployment is addressed exactly as 
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.api import translation
+from services.api import translation, validation
 from services.api.deps import GatewayDep, TenantDep
 from services.translator import compaction, stream
 from services.worker import backends, routing
 from shared.config import Deployment
 from shared.errors import BackendFailed
 from shared.ids import derived_id, new_id
-from shared.request_model import ResponseCreateRequest
 
 router = APIRouter(prefix="/v1")
 
 
 @router.post("/responses/compact")
-async def compact_response(body: ResponseCreateRequest, gateway: GatewayDep, tenant: TenantDep) -> object:
+async def compact_response(request: Request, gateway: GatewayDep, tenant: TenantDep) -> object:
+    body = validation.parse_request(await request.body(), max_bytes=gateway.settings.max_body_bytes)
     deployment = translation.deployment_for(gateway, body.model)
     history = await translation.load_history(gateway, tenant, body.previous_response_id)
     chat = compaction.compaction_chat(await translation.chat_for(gateway, tenant, body, history, deployment))
@@ -53,7 +53,7 @@ async def compact_response(body: ResponseCreateRequest, gateway: GatewayDep, ten
 
 async def _complete(chat: dict[str, Any], deployment: Deployment, response_id: str) -> dict[str, Any]:
     """The backend's whole answer, as the final Response object the stream mapping folds it into."""
-    state, _ = stream.start({"id": response_id, "max_tool_calls": None})
+    state, _ = stream.start({"id": response_id})
     async with backends.new_client() as client:
         async for chunk in backends.stream_chat(client, deployment, chat):
             stream.on_chunk(state, chunk)

@@ -11,10 +11,10 @@ import os
 from typing import Any
 
 import httpx
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from services.api import translation
+from services.api import translation, validation
 from services.api.deps import GatewayDep, TenantDep
 from services.translator import tokens
 from shared.config import Deployment
@@ -38,7 +38,9 @@ class TokenCounts(BaseModel):
 
 
 @router.post("/responses/input_tokens")
-async def count_input_tokens(body: TokenCountRequest, gateway: GatewayDep, tenant: TenantDep) -> TokenCounts:
+async def count_input_tokens(request: Request, gateway: GatewayDep, tenant: TenantDep) -> TokenCounts:
+    max_bytes = gateway.settings.max_body_bytes
+    body = validation.parse_request(await request.body(), max_bytes=max_bytes, model=TokenCountRequest)
     deployment = translation.deployment_for(gateway, body.model) if body.model else None
     history = await translation.load_history(gateway, tenant, body.previous_response_id)
     chat = await translation.chat_for(gateway, tenant, body, history, deployment)

@@ -8,14 +8,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from nats.js.errors import NotFoundError
 
 from services.api import sse, translation, validation
 from services.api.deps import CallerDep, Gateway, GatewayDep, TenantDep
 from services.api.watch import ResponseTimedOut, ResponseWatch, replay
 from services.store import queries
 from services.translator.requests import build_response
-from shared import eventlog
-from shared.errors import GatewayError, InvalidRequest, NotFound
+from shared import eventlog, retries, subjects
+from shared.errors import GatewayError, InvalidRequest, NotFound, ServiceUnavailable
 from shared.events import (
     TERMINAL_STATUSES,
     ResponseCancelRequested,
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
 
 _ANY_STATUS = frozenset({"queued", "in_progress", *TERMINAL_STATUSES})
+# How long a terminal event seen live may take to show up in the log before the client is told its
+# outcome is not known yet: longer than a stream leader's failover (5-10 s).
+_LOG_CONFIRM_S = 15.0
+# Ending a queued response failed once the log refused its request: short, the log being in trouble.
+_ABANDON_BUDGET = retries.Budget(total_s=5.0)
 
 
 @router.post("/responses")
@@ -43,11 +49,15 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
     events = _opening_events(
         body, response_id=response_id, tenant=tenant, chain=chain, key_id=caller.key_id, affinity=affinity
     )
+    if (data_keys := eventlog.data_keys(gateway.js)) is not None:
+        # Made here rather than by the first append that needs it: a new response has none to look up.
+        await data_keys.create(tenant, response_id)
     buffer = gateway.settings.stream_buffer_msgs
-    watch = await ResponseWatch.open(gateway.nc, gateway.js, response_id, buffer_msgs=buffer)
+    watch = await ResponseWatch.open(
+        gateway.nc, gateway.js, response_id, buffer_msgs=buffer, awaits_request=body.store
+    )
     try:
-        for event in events:
-            await eventlog.append(gateway.js, event)
+        await _log_opening(gateway, events)
     except BaseException:
         await watch.close()
         raise
@@ -63,8 +73,7 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
             final = await watch.terminal(deadline_s=deadline)
         except ResponseTimedOut:
             raise _timed_out(deadline) from None
-        if body.store:
-            await _await_projection(gateway, watch, response_id, TERMINAL_STATUSES)
+        final = await _as_logged(gateway, watch, final, wait_projection=body.store)
     if final.http_error is not None:  # the backend refused the request itself (context length)
         return JSONResponse({"error": final.http_error["error"]}, status_code=final.http_error["status"])
     return JSONResponse(final.payload["response"])
@@ -93,14 +102,18 @@ async def get_response(
 
 
 @router.post("/responses/{response_id}/cancel")
-async def cancel_response(response_id: str, gateway: GatewayDep, tenant: TenantDep) -> object:
+async def cancel_response(response_id: str, gateway: GatewayDep, caller: CallerDep) -> object:
+    tenant = caller.tenant
     doc = await _stored(gateway, tenant, response_id)
     if not doc["response"].get("background"):
         raise InvalidRequest("Cannot cancel a synchronous response.", param="response_id")
     if doc["status"] in TERMINAL_STATUSES:
         return JSONResponse(doc["response"])  # cancelling again, or too late: the outcome stands
     cancel = ResponseCancelRequested(
-        event_id=derived_id("evt", response_id, "cancel"), response_id=response_id, tenant=tenant
+        event_id=derived_id("evt", response_id, "cancel"),
+        response_id=response_id,
+        tenant=tenant,
+        key_id=caller.key_id,
     )
     async with await ResponseWatch.open(gateway.nc, gateway.js, response_id) as watch:
         await eventlog.append(gateway.js, cancel)
@@ -109,10 +122,14 @@ async def cancel_response(response_id: str, gateway: GatewayDep, tenant: TenantD
 
 
 @router.delete("/responses/{response_id}")
-async def delete_response(response_id: str, gateway: GatewayDep, tenant: TenantDep) -> object:
+async def delete_response(response_id: str, gateway: GatewayDep, caller: CallerDep) -> object:
+    tenant = caller.tenant
     await _stored(gateway, tenant, response_id)
     deleted = ResponseDeleted(
-        event_id=derived_id("evt", response_id, "deleted"), response_id=response_id, tenant=tenant
+        event_id=derived_id("evt", response_id, "deleted"),
+        response_id=response_id,
+        tenant=tenant,
+        key_id=caller.key_id,
     )
     async with await ResponseWatch.open(gateway.nc, gateway.js, response_id) as watch:
         await eventlog.append(gateway.js, deleted)
@@ -163,6 +180,62 @@ def _opening_events(
     return [ResponseStreamed.of(payload, response_id=response_id, tenant=tenant), requested]
 
 
+async def _log_opening(gateway: Gateway, events: list[ResponseRequested | ResponseStreamed]) -> None:
+    """Append a new response's opening events in order. Should the request not be logged after a
+    background response's queued state was, the response is ended failed, so it never stays queued."""
+    logged = 0
+    try:
+        for event in events:
+            await eventlog.append(gateway.js, event)
+            logged += 1
+    except Exception:
+        if 0 < logged < len(events):
+            await _abandon(gateway, events[0], events[-1].response_id)
+        raise
+
+
+async def _abandon(gateway: Gateway, queued: ResponseStreamed, response_id: str) -> None:
+    """Log response.failed after the queued state of a response whose request is not in the log."""
+    try:
+        await gateway.js.get_last_msg(subjects.STREAM, subjects.requested(response_id))
+        return  # stored after all (only its acknowledgement was lost): it will run
+    except NotFoundError:
+        pass
+    except Exception as error:
+        log.error("%s stays queued: cannot tell whether its request was logged: %r", response_id, error)
+        return
+    error = {"code": "server_error", "message": "The request could not be logged; please retry it."}
+    response = {**queued.payload["response"], "status": "failed", "error": error}
+    payload = {"type": "response.failed", "sequence_number": 1, "response": response}
+    failed = ResponseStreamed.of(payload, response_id=response_id, tenant=queued.tenant)
+    try:
+        await eventlog.append(gateway.js, failed, budget=_ABANDON_BUDGET)
+    except Exception as error:
+        log.error("%s stays queued: its failure could not be logged: %r", response_id, error)
+
+
+async def _as_logged(
+    gateway: Gateway, watch: ResponseWatch, final: ResponseStreamed, *, wait_projection: bool
+) -> ResponseStreamed:
+    """The terminal event to answer with, as the log holds it: a client is never told an outcome the
+    log does not end with. The store's projected signal proves it for free (the store reads only the
+    log); else one lookup in the log does."""
+    status = final.payload["response"]["status"]
+    if wait_projection and await _await_projection(gateway, watch, final.response_id, {status}):
+        return final
+    logged = await watch.logged_terminal(final, wait_s=_LOG_CONFIRM_S)
+    if logged is None:
+        raise ServiceUnavailable(
+            f"Response '{final.response_id}' ended, but the event log has not stored its outcome yet; "
+            f"retrieve it later with GET /v1/responses/{final.response_id}, or retry the request."
+        )
+    if logged.event_id != final.event_id:
+        log.warning(
+            "%s: answering the logged %s, not the live %s", final.response_id, logged.type, final.type
+        )
+    return logged
+
+
 async def _stored(gateway: Gateway, tenant: str, response_id: str) -> dict:
     doc = await queries.get_response_doc(gateway.db, tenant=tenant, response_id=response_id)
     if doc is None or doc.get("response") is None:
@@ -186,8 +259,8 @@ async def _live(
 ) -> AsyncIterator[ResponseStreamed]:
     async with watch:
         async for event in watch.events(deadline_s=deadline_s):
-            if event.is_terminal and wait_projection:
-                await _await_projection(gateway, watch, event.response_id, TERMINAL_STATUSES)
+            if event.is_terminal:
+                event = await _as_logged(gateway, watch, event, wait_projection=wait_projection)
             yield event
 
 
@@ -201,8 +274,8 @@ async def _frames(events: AsyncIterator[ResponseStreamed], *, deadline_s: float)
         async for event in events:
             sequence_number = event.sequence_number
             yield sse.frame(event.payload)
-    except ResponseTimedOut:
-        error = _timed_out(deadline_s)
+    except (ResponseTimedOut, GatewayError) as failure:
+        error = _timed_out(deadline_s) if isinstance(failure, ResponseTimedOut) else failure
         yield sse.frame(
             {
                 "type": "error",
@@ -216,10 +289,12 @@ async def _frames(events: AsyncIterator[ResponseStreamed], *, deadline_s: float)
 
 async def _await_projection(
     gateway: Gateway, watch: ResponseWatch, response_id: str, statuses: Collection[str]
-) -> None:
+) -> bool:
     wait_s = gateway.settings.projection_wait_s
-    if not await watch.projected(statuses=statuses, timeout_s=wait_s):
-        log.warning("store did not project %s within %.1fs", response_id, wait_s)
+    if await watch.projected(statuses=statuses, timeout_s=wait_s):
+        return True
+    log.warning("store did not project %s within %.1fs", response_id, wait_s)
+    return False
 
 
 def _api_deadline(gateway: Gateway) -> float:

@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 
 from services.store import handlers, repository
 from shared import bus
+from shared.config import Settings
 
 BIN = Path(sys.executable).parent
 # How long a server may take to come up before the fixture gives up (not a test assertion).
@@ -120,10 +121,10 @@ async def start_store(nats_url: str) -> AsyncIterator[Callable[[AsyncCollection]
     brokers: list[NatsBroker] = []
 
     async def start(collection: AsyncCollection) -> NatsBroker:
-        broker = bus.new_broker(nats_url, "store")
+        broker = bus.new_broker(Settings(nats_url=nats_url), "store")
         brokers.append(broker)
-        await bus.connect(broker)
-        handlers.register(broker, collection=collection, ttl_s=3600, concurrency=4)
+        js = await bus.connect(broker)
+        await handlers.register(broker, js=js, collection=collection, ttl_s=3600, concurrency=4)
         await broker.start()
         return broker
 

@@ -4,14 +4,15 @@ import json
 from collections.abc import Awaitable, Callable
 
 import pytest
+from bson.errors import InvalidDocument
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
-from services.store import handlers, queries
-from shared import eventlog, subjects
+from services.store import durable, handlers, project, queries
+from shared import deadletter, eventlog, subjects
 
 from .samples import TENANT, deleted, lifecycle
 from .waiting import WAIT_S, store_caught_up
@@ -24,6 +25,21 @@ async def store(
     start_store: Callable[[AsyncCollection], Awaitable[NatsBroker]], collection: AsyncCollection
 ) -> NatsBroker:
     return await start_store(collection)
+
+
+class _Unstorable:
+    """A collection that refuses every write as BSON refuses data it cannot hold."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    async def update_one(self, *args: object, **kwargs: object) -> object:
+        self.writes += 1
+        raise InvalidDocument("key 'a\\x00b' must not contain null bytes")
+
+
+async def _dead_letters(js: JetStreamContext, original_subject: str) -> list[deadletter.Letter]:
+    return [letter async for letter in deadletter.letters(js) if letter.original_subject == original_subject]
 
 
 class _FailingOnce:
@@ -44,14 +60,16 @@ async def test_the_log_is_projected_and_the_api_signalled(store: NatsBroker, db:
     nc = store.connection
     js: JetStreamContext = nc.jetstream()
     signals = await nc.subscribe(subjects.projected(RID))
-    # An unreadable message first: it must be dropped, not block or loop.
+    garbage = await nc.subscribe(subjects.projected("resp_garbage"))
+    # An unreadable message first: it must be dead-lettered, not block or loop.
     await js.publish(subjects.requested("resp_garbage"), b"{not json", stream=subjects.STREAM)
 
     for event in lifecycle(RID):
         await eventlog.append(js, event)
-    signal = await signals.next_msg(timeout=WAIT_S)
+    # The request and the terminal state are folded concurrently: each signals once it is written.
+    got = {json.loads((await signals.next_msg(timeout=WAIT_S)).data)["status"] for _ in range(2)}
 
-    assert json.loads(signal.data) == {"status": "completed"}
+    assert got == {"requested", "completed"}
     doc = await queries.get_response_doc(db, tenant=TENANT, response_id=RID)
     assert (doc["status"], doc["response"]["output"][0]["content"][0]["text"]) == ("completed", "Hi there")
 
@@ -61,8 +79,14 @@ async def test_the_log_is_projected_and_the_api_signalled(store: NatsBroker, db:
     assert json.loads(signal.data) == {"status": "deleted"}
     assert await queries.get_response_doc(db, tenant=TENANT, response_id=RID) is None
     consumer = await store_caught_up(js)
-    assert consumer.config.filter_subjects == handlers.FILTER_SUBJECTS
+    assert consumer.config.filter_subjects == durable.FILTER_SUBJECTS
+    assert consumer.config.deliver_subject == durable.DELIVER_SUBJECT  # a push consumer
     assert consumer.num_redelivered == 0
+    # The garbage was delivered once, dead-lettered with its reason, and any api waiting was told.
+    assert json.loads((await garbage.next_msg(timeout=WAIT_S)).data) == project.UNSTORED
+    [letter] = await _dead_letters(js, subjects.requested("resp_garbage"))
+    assert (letter.consumer, letter.deliveries, letter.data) == (handlers.DURABLE, 1, b"{not json")
+    assert "ValidationError" in letter.reason
 
 
 async def test_health_pings_are_answered(store: NatsBroker) -> None:
@@ -88,3 +112,30 @@ async def test_a_failed_write_is_retried_not_lost(
     assert flaky.failures == 1
     doc = await queries.get_response_doc(db, tenant=TENANT, response_id="resp_retried")
     assert doc["status"] == "completed"
+
+
+async def test_data_mongodb_cannot_hold_is_dead_lettered_once_and_the_api_told(
+    start_store: Callable[[AsyncCollection], Awaitable[NatsBroker]],
+) -> None:
+    refusing = _Unstorable()
+    broker = await start_store(refusing)
+    nc = broker.connection
+    js = nc.jetstream()
+    signals = await nc.subscribe(subjects.projected("resp_unstorable"))
+    request = lifecycle("resp_unstorable")[0]
+
+    await eventlog.append(js, request)
+    signal = await signals.next_msg(timeout=WAIT_S)
+
+    assert json.loads(signal.data) == project.UNSTORED
+    await store_caught_up(js)
+    assert refusing.writes == 1  # permanent: never retried
+    [letter] = await _dead_letters(js, subjects.requested("resp_unstorable"))
+    assert "InvalidDocument" in letter.reason and letter.deliveries == 1
+
+
+def test_the_response_of_a_log_subject():
+    assert handlers.response_id_of(subjects.requested("resp_1")) == "resp_1"
+    assert handlers.response_id_of(subjects.response_event("resp_1", "response.completed")) == "resp_1"
+    assert handlers.response_id_of("resp.x") is None
+    assert handlers.response_id_of("other.resp_1.state") is None

@@ -525,7 +525,7 @@ def test_allowed_tools_narrows_the_tool_list() -> None:
 
 def test_forcing_a_hosted_tool_is_invalid() -> None:
     with pytest.raises(InvalidRequest) as error:
-        _chat(input="hi", tools=[WEATHER, {"type": "web_search"}], tool_choice={"type": "web_search"})
+        _chat(input="hi", tools=[WEATHER, {"type": "web_search"}], tool_choice={"type": "web_search_preview"})
     assert error.value.param == "tool_choice"
 
 

@@ -315,7 +315,8 @@ def test_a_missing_call_id_is_derived() -> None:
     assert events[-1]["response"]["output"][0]["call_id"] == derived_id("call", RID, 0)
 
 
-def test_max_tool_calls_caps_the_calls_emitted() -> None:
+def test_max_tool_calls_never_cuts_function_calls() -> None:
+    # OpenAI counts only built-in tool calls against max_tool_calls; function calls are the client's.
     events = _valid(
         _run(
             [
@@ -327,8 +328,22 @@ def test_max_tool_calls_caps_the_calls_emitted() -> None:
             _response(max_tool_calls=1),
         )
     )
-    assert [o["call_id"] for o in events[-1]["response"]["output"]] == ["a"]
-    assert _types(events).count("output_item.added") == 1
+    final = events[-1]["response"]
+    assert [(o["call_id"], o["arguments"]) for o in final["output"]] == [("a", "{}"), ("b", "{} ")]
+    assert _types(events).count("output_item.added") == 2
+    assert final["max_tool_calls"] == 1  # still echoed as asked
+
+
+def test_service_tier_reported_by_the_backend_wins_over_the_requested_one() -> None:
+    def final_tier(reported: object, requested: str | None) -> str:
+        chunks = [{**_chunk({"content": "hi"}), "service_tier": reported}, _chunk(finish="stop")]
+        return _valid(_run(chunks, _response(service_tier=requested)))[-1]["response"]["service_tier"]
+
+    assert final_tier("default", "priority") == "default"
+    assert final_tier(None, "flex") == "flex"
+    assert final_tier(None, None) == final_tier(None, "auto") == "default"
+    # A vendor's own tier name (Groq's) is not OpenAI's, nor is garbage: the requested one stands.
+    assert final_tier("on_demand", "flex") == final_tier({"x": 1}, "flex") == "flex"
 
 
 def test_refusal_part() -> None:
@@ -480,3 +495,11 @@ def test_numbering_continues_after_a_queued_event() -> None:
     assert [e["sequence_number"] for e in events] == list(range(1, len(events) + 1))
     assert events[0]["type"] == "response.created"
     assert events[0]["response"]["background"] is True
+
+
+def test_a_lone_surrogate_from_the_backend_becomes_a_replacement_character() -> None:
+    # A backend that splits a "\ud83d\ude00" escape across chunks; the response must stay storable.
+    events = _valid(
+        _run([_chunk({"content": "a\ud83d"}), _chunk({"content": "\ude00b"}), _chunk(finish="stop")])
+    )
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "a\ufffd\ufffdb"

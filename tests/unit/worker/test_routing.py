@@ -3,7 +3,7 @@ from collections import Counter
 
 import pytest
 
-from services.worker.routing import Health, backoff_s, body_for, plan
+from services.worker.routing import Health, backoff_s, body_for, next_try, plan
 from shared.config import GatewayConfig
 from shared.errors import InvalidRequest, RateLimited
 
@@ -100,3 +100,27 @@ def test_every_deployment_saturated_is_rate_limited():
 
 def test_backoff_doubles():
     assert [backoff_s(CONFIG, n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+
+
+def test_a_failed_try_goes_to_the_next_deployment_of_the_plan():
+    planned = plan(CONFIG, "routed", health=HEALTHY, affinity=None, rng=random.Random(0))
+    for reason in ("503", "429", "ReadTimeout", "ConnectError"):
+        assert next_try(planned, planned[0], reason, tries=1, config=CONFIG) == planned[1]
+    assert next_try(planned, planned[1], "503", tries=2, config=CONFIG) == planned[2]
+
+
+def test_a_failed_connection_is_tried_again_where_no_other_deployment_is_left():
+    (only,) = plan(CONFIG, "small", health=HEALTHY, affinity=None, rng=random.Random(0))
+    for reason in ("ConnectError", "ConnectTimeout", "RemoteProtocolError", "ReadError"):
+        assert next_try([only], only, reason, tries=1, config=CONFIG) == only
+        assert next_try([only], only, reason, tries=2, config=CONFIG) == only
+    # An answer (a refusal, an overload) or a stall is the deployment's own: not tried again.
+    for reason in ("503", "429", "ReadTimeout"):
+        assert next_try([only], only, reason, tries=1, config=CONFIG) is None
+
+
+def test_tries_stop_at_retry_attempts():
+    planned = plan(CONFIG, "routed", health=HEALTHY, affinity=None, rng=random.Random(0))
+    assert next_try(planned, planned[2], "503", tries=3, config=CONFIG) is None
+    (only,) = plan(CONFIG, "small", health=HEALTHY, affinity=None, rng=random.Random(0))
+    assert next_try([only], only, "ConnectError", tries=3, config=CONFIG) is None

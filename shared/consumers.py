@@ -1,0 +1,185 @@
+"""How every JetStream consumer ends a message, so that no message is retried forever.
+
+    work done                       -> ack
+    transient failure, deliveries left  -> nak with a growing delay (redelivered later)
+    transient failure, none left        -> dead-lettered, the response ended failed, terminated
+    any other failure (permanent)       -> dead-lettered, the response ended failed, terminated
+
+Transient means the outside world did not answer (NATS or MongoDB unreachable, a timeout: see
+``shared.retries``): the same message may succeed later. Anything else (a message that does not
+parse, a bug, data that cannot be stored) fails the same way on every delivery, so retrying it would
+only stall the consumer and flood the log. A handler subscribes with ``ack_policy=AckPolicy.MANUAL``
+and ``max_deliver`` from its ``Redelivery``, and hands its work to ``settle``. At start, a service
+runs ``update_durable`` for its consumer, so a durable made by an older version gets the same limits.
+
+A message whose every delivery was lost to a dead process (no handler ran to the end) never reaches
+``settle`` a last time: ``shared.deadletter.watch_exhausted`` dead-letters it instead.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from faststream.nats import NatsMessage
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig
+from nats.js.errors import NotFoundError
+
+from shared import deadletter, subjects
+from shared.datakeys import KeyDestroyed
+from shared.retries import Transient, is_transient
+
+__all__ = [
+    "REDELIVERY",
+    "OnFailure",
+    "Redelivery",
+    "Transient",
+    "is_transient",
+    "kept_in_progress",
+    "settle",
+    "update_durable",
+]
+
+log = logging.getLogger(__name__)
+
+# Called with the reason once a message has failed for good, to end its response ``failed``.
+OnFailure = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """At most ``max_deliver`` deliveries; the n-th redelivery waits ``first_delay_s * 2**(n-1)``,
+    capped at ``max_delay_s``."""
+
+    max_deliver: int = 6
+    first_delay_s: float = 0.5
+    max_delay_s: float = 15.0
+
+    def delay_s(self, delivered: int) -> float:
+        return min(self.first_delay_s * 2 ** max(delivered - 1, 0), self.max_delay_s)
+
+
+REDELIVERY = Redelivery()
+
+
+async def settle(
+    msg: NatsMessage,
+    work: Callable[[], Awaitable[None]],
+    *,
+    js: JetStreamContext,
+    consumer: str,
+    on_failure: OnFailure | None = None,
+    policy: Redelivery = REDELIVERY,
+    heartbeat_s: float | None = None,
+) -> None:
+    """Run ``work`` for ``msg`` and ack, nak or terminate it by the rules above. With ``heartbeat_s``,
+    the message is kept in progress that often while it is handled, so the consumer's ack wait can be
+    short: a redelivery then means the process died, and comes within seconds."""
+    async with kept_in_progress(msg, every_s=heartbeat_s):
+        await _settle(msg, work, js=js, consumer=consumer, on_failure=on_failure, policy=policy)
+
+
+@contextlib.asynccontextmanager
+async def kept_in_progress(msg: NatsMessage, *, every_s: float | None) -> AsyncIterator[None]:
+    """Tell JetStream every ``every_s`` seconds that ``msg`` is still being handled (None: never)."""
+    if every_s is None:
+        yield
+        return
+
+    async def touch() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await msg.in_progress()
+            except Exception as error:  # a missed heartbeat costs at worst a redelivery
+                log.warning("heartbeat of %s failed: %r", _what(msg), error)
+
+    task = asyncio.create_task(touch())
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+async def _settle(
+    msg: NatsMessage,
+    work: Callable[[], Awaitable[None]],
+    *,
+    js: JetStreamContext,
+    consumer: str,
+    on_failure: OnFailure | None,
+    policy: Redelivery,
+) -> None:
+    try:
+        await work()
+    except KeyDestroyed:
+        # The response was deleted (or expired): its content is erased by design, nothing is left to do.
+        log.info("%s: %s belongs to an erased response; skipped", consumer, _what(msg))
+        await msg.ack()
+        return
+    except Exception as error:
+        delivered = msg.raw_message.metadata.num_delivered
+        if is_transient(error) and delivered < policy.max_deliver:
+            delay = policy.delay_s(delivered)
+            log.warning(
+                "%s: %s (delivery %d), retrying in %.1fs: %r", consumer, _what(msg), delivered, delay, error
+            )
+            await msg.nack(delay=delay)
+            return
+        reason = _reason(error, delivered, transient=is_transient(error))
+        log.error("%s: %s failed for good: %s", consumer, _what(msg), reason)
+        await _give_up(msg, js=js, consumer=consumer, reason=reason, on_failure=on_failure)
+        return
+    await msg.ack()
+
+
+async def _give_up(
+    msg: NatsMessage, *, js: JetStreamContext, consumer: str, reason: str, on_failure: OnFailure | None
+) -> None:
+    # Each step is best effort: the message is terminated whatever happens, so it never comes back.
+    try:
+        await deadletter.record(js, msg.raw_message, consumer=consumer, reason=reason)
+    except Exception as error:
+        log.error("%s: could not dead-letter %s: %r", consumer, _what(msg), error)
+    if on_failure is not None:
+        try:
+            await on_failure(reason)
+        except Exception as error:
+            log.error("%s: could not end the response of %s failed: %r", consumer, _what(msg), error)
+    await msg.reject()
+
+
+def _reason(error: Exception, delivered: int, *, transient: bool) -> str:
+    what = f"{type(error).__name__}: {error}"[:500]
+    return f"gave up after {delivered} deliveries: {what}" if transient else what
+
+
+def _what(msg: NatsMessage) -> str:
+    meta = msg.raw_message.metadata
+    return f"{msg.raw_message.subject} (stream seq {meta.sequence.stream})"
+
+
+# What a running durable may change in place (NATS keeps its position and pending messages).
+_UPDATABLE = ("max_deliver", "ack_wait", "max_ack_pending", "backoff", "filter_subjects", "description")
+
+
+async def update_durable(
+    js: JetStreamContext, durable: str, config: ConsumerConfig, *, stream: str = subjects.STREAM
+) -> None:
+    """Give an existing durable the settings of ``config`` that it lacks; a missing one is left for
+    the subscriber to create. Subscribing binds to an existing durable as it is (nats-py checks no
+    drift), so without this a durable from an older data directory would keep no ``max_deliver``."""
+    try:
+        current = (await js.consumer_info(stream, durable)).config
+    except NotFoundError:
+        return
+    changes = {
+        field: wanted
+        for field in _UPDATABLE
+        if (wanted := getattr(config, field)) not in (None, []) and wanted != getattr(current, field)
+    }
+    if changes:
+        log.info("updating durable %s: %s", durable, changes)
+        await js.add_consumer(stream, current.evolve(**changes))

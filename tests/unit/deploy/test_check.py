@@ -1,0 +1,113 @@
+"""deploy/check.py passes what deploy/ ships and fails, naming the check, on a broken copy."""
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from deploy import check
+
+
+@pytest.fixture
+def copies(tmp_path: Path) -> tuple[Path, Path]:
+    compose = shutil.copytree(check.DEPLOY / "compose", tmp_path / "compose")
+    chart = shutil.copytree(check.DEPLOY / "helm" / "responses-gateway", tmp_path / "chart")
+    return compose, chart
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_what_deploy_ships_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert check.main([]) == 0, capsys.readouterr().out
+
+
+def test_a_broken_copy_fails_and_names_each_failure(
+    copies: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    compose, chart = copies
+    edit(
+        compose / "docker-compose.yml",
+        "mongo-init: { condition: service_completed_successfully }",
+        "nats-4: {}",
+    )
+    edit(chart / "templates" / "deployments.yaml", "path: /health/ready", "path: /health/live")
+
+    assert check.main(["--compose-dir", str(compose), "--chart-dir", str(chart)]) == 1
+    failures = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")]
+    assert [f.split(":")[0] for f in failures] == ["FAIL  compose", "FAIL  helm"]
+    assert "nats-4" in failures[0]
+    assert "/health/ready" in failures[1]
+
+
+BREAKAGES: list[tuple[str, str, str, Callable[[Path, Path], None]]] = [
+    ("compose/nats.conf", "sync_interval: always", "", lambda c, _: check.check_nats_conf(c)),
+    ("compose/nats.conf", "port: 4222", "port: 4222 4223", lambda c, _: check.check_nats_conf(c)),
+    (
+        "compose/nginx.conf",
+        "proxy_buffering off;",
+        "proxy_bufering off;",
+        lambda c, _: check.check_nginx_conf(c),
+    ),
+    ("compose/mongo-rs-init.js", "const env", "const = env", lambda c, _: check.check_mongo_init(c)),
+    (
+        "compose/gateway.yaml",
+        "auth: keys",
+        "auth: open",
+        lambda c, _: check.check_gateway_yaml(c / "gateway.yaml"),
+    ),
+    (
+        "compose/docker-compose.yml",
+        "${GATEWAY_ADMIN_KEY:?set GATEWAY_ADMIN_KEY in deploy/compose/.env}",
+        "${GATEWAY_ADMIN_KEY}",
+        lambda c, _: check.check_compose_refuses_empty_secrets(c),
+    ),
+    (
+        "compose/docker-compose.yml",
+        "    deploy: { replicas: 3 }\n",
+        '    deploy: { replicas: 3 }\n    ports: ["9100:9100"]\n',
+        lambda c, _: check.check_compose(c),
+    ),
+    (
+        "compose/docker-compose.yml",
+        "@nats:4222",
+        "@nats-1:4222,nats://nats-2:4222",
+        lambda c, _: check.check_compose(c),
+    ),
+    (
+        "chart/templates/hpa.yaml",
+        "averageUtilization:",
+        "averageUtilisation:",
+        lambda _, h: check.check_chart(h),
+    ),
+    (
+        "chart/templates/secrets.yaml",
+        '{{ required "secrets.mongo.password is required (or secrets.create: false)" .mongo.password',
+        "{{ .mongo.password",
+        lambda _, h: check.check_chart_refuses_empty_secrets(h),
+    ),
+    (
+        "chart/values.yaml",
+        "sync_interval: always",
+        "sync_interval: 2m",
+        lambda _, h: check.check_chart_engines(h),
+    ),
+    ("chart/templates/service.yaml", "{{ include", "{{ include_", lambda _, h: check.check_chart(h)),
+]
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "run"), BREAKAGES, ids=[f"{b[0]}:{b[2] or 'removed'}" for b in BREAKAGES]
+)
+def test_each_check_fails_on_its_breakage(
+    copies: tuple[Path, Path], file: str, old: str, new: str, run: Callable[[Path, Path], None]
+) -> None:
+    compose, chart = copies
+    run(compose, chart)  # passes before the breakage
+    edit(compose.parent / file, old, new)
+    with pytest.raises(check.CheckFailed):
+        run(compose, chart)

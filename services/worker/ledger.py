@@ -127,9 +127,16 @@ class Ledger:
             raise
 
     async def _confirm(self) -> None:
-        for republish in range(1, self._patience.republishes + 2):
+        # Re-sends go one at a time until one is stored as this run's: should another writer have
+        # taken a number meanwhile, the first re-send finds it (``Superseded``) before any later event
+        # of this run lands after that writer's ending.
+        held: list[ResponseStreamed] = []
+        republish = 0
+        while self._unacked or held:
             if not self._unacked:
-                return
+                for event in held:
+                    self._unacked.append(await self._send(event, again=True))
+                held = []
             await asyncio.wait([s.ack for s in self._unacked], timeout=self._patience.ack_timeout_s)
             missing = []
             for sent in self._unacked:
@@ -140,22 +147,24 @@ class Ledger:
                     missing.append(sent.event)
             self._unacked.clear()
             if not missing:
-                return
+                continue
+            republish += 1
             if republish > self._patience.republishes:
                 raise EventsNotLogged(
-                    f"{missing[0].response_id}: {len(missing)} events unacknowledged after "
+                    f"{missing[0].response_id}: {len(missing) + len(held)} events unacknowledged after "
                     f"{self._patience.republishes} re-sends"
                 )
             _logger.warning(
                 "%s: %d events unacknowledged, sending them again (%d of %d)",
                 missing[0].response_id,
-                len(missing),
+                len(missing) + len(held),
                 republish,
                 self._patience.republishes,
             )
             await asyncio.sleep(self._patience.backoff(republish))
-            for event in missing:
-                self._unacked.append(await self._send(event, again=True))
+            first, *rest = missing
+            held = rest + held
+            self._unacked.append(await self._send(first, again=True))
 
     async def _send(self, event: ResponseStreamed, *, again: bool) -> _Sent:
         try:

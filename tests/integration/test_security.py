@@ -4,8 +4,8 @@ The api refuses to start on a key it cannot read or an auth mode it does not kno
 ``auth: keys`` and no key refuses everything, and stays closed when its last managed key is revoked.
 A stack whose NATS demands mutual TLS and a password (given in a comma-separated ``NATS_URL``), logging
 at DEBUG, is then driven through successes and backend errors that echo the backend key; afterwards no
-client key, backend key, key hash, NATS password or metrics token is in any event of JetStream, any
-MongoDB document or any log line."""
+client key, backend key, key hash, NATS password, metrics token, master key or deleted response's text
+is in any event of JetStream, any MongoDB document or any log line."""
 
 import datetime
 import hashlib
@@ -47,6 +47,8 @@ WRONG_KEY = "sk-sec-wrong-" + secrets.token_hex(8)
 # No known key shape: only the worker's knowledge of its own key can scrub it from an echo.
 BACKEND_KEY = "upstream-" + secrets.token_hex(10)
 METRICS_TOKEN = "metrics-" + secrets.token_hex(8)
+# Said in a response that is then deleted: its content is erased everywhere (crypto-shredding).
+DELETED_SECRET = "deleted-" + secrets.token_hex(8)
 
 
 @dataclass(frozen=True)
@@ -329,6 +331,9 @@ def _exercise(stack: Stack, mock_llm) -> str:
     ]
     with _sdk(stack, CLIENT_KEY) as client:
         assert client.responses.create(model="m1", input="hello").status == "completed"
+        forgotten = client.responses.create(model="m1", input=f"forget {DELETED_SECRET}")
+        assert DELETED_SECRET in forgotten.output_text
+        client.responses.delete(forgotten.id)
         assert [e.type for e in client.responses.create(model="m1", input="hi", stream=True)][-1] == (
             "response.completed"
         )
@@ -394,7 +399,8 @@ def _every_document(stack: Stack) -> dict[str, list[bytes]]:
 async def test_no_secret_enters_an_event_a_document_or_a_log(secure_stack, tls, mock_llm):
     managed = _exercise(secure_stack, mock_llm)
     client_keys = [CLIENT_KEY, ADMIN_KEY, WRONG_KEY, managed]
-    secret_values = [*client_keys, BACKEND_KEY, NATS_PASSWORD, METRICS_TOKEN]
+    master_key = Path(secure_stack.extra_env["GATEWAY_MASTER_KEY_FILE"]).read_text().strip()
+    secret_values = [*client_keys, BACKEND_KEY, NATS_PASSWORD, METRICS_TOKEN, DELETED_SECRET, master_key]
     hashes = [hashlib.sha256(key.encode()).hexdigest() for key in client_keys]
     # Managed keys are stored as their hash, and only there.
     anywhere = [s.encode() for s in secret_values + hashes]

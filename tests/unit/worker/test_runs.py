@@ -226,6 +226,37 @@ async def test_a_run_whose_response_another_writer_ended_writes_nothing_of_its_o
     assert (await log.position(RESPONSE_ID)).ended
 
 
+class TakenOverAt(MemoryLog):
+    """Loses the first copy of every event from ``seq`` on (a stream leader died with them), and while
+    they are missing another writer (a worker the call was redelivered to) ends the response at ``seq``."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__()
+        self.seq = seq
+        for lost in range(seq, seq + 20):
+            self.lose(lost)
+
+    async def append(self, event: ResponseStreamed) -> asyncio.Future[PubAck]:
+        ack = await super().append(event)
+        if event.sequence_number == self.seq and self.sends.count(self.seq) == 1:
+            failed = {
+                "type": "response.failed",
+                "sequence_number": self.seq,
+                "response": {"status": "failed"},
+            }
+            self.write(ResponseStreamed.of(failed, response_id=RESPONSE_ID, tenant="t"))
+        return ack
+
+
+async def test_re_sends_stop_at_the_first_number_another_writer_took():
+    """Nothing of a superseded run lands after the other writer's ending: re-sends go one at a time."""
+    log, (client, _) = TakenOverAt(3), backend(answer("a", "b", "c"))
+    with pytest.raises(Superseded):
+        await execute(Run(call()), log, client)
+    assert log.numbers() == [0, 1, 2, 3]
+    assert [t.type for t in terminal(log)] == ["response.failed"] and log.messages[-1].is_terminal
+
+
 async def test_a_superseded_run_gives_back_every_ack_it_still_waited_for():
     """The NATS client holds a slot per pending ack: a run that stops must not leave one behind."""
     log, (client, _) = MemoryLog(), backend(answer("a", "b", "c"))

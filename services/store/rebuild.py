@@ -63,7 +63,9 @@ async def rebuild(
             except NatsTimeout:
                 return read
             read += len(batch)
-            events = [e for msg in batch if (e := await _event_of(js, msg)) is not None]
+            # Decoded together: each response's first event waits on a key-store read.
+            decoded = await asyncio.gather(*(_event_of(js, msg) for msg in batch))
+            events = [e for e in decoded if e is not None]
             await asyncio.gather(
                 *(
                     repository.fold(e, collection=target, usage_collection=usage_target, ttl_s=ttl_s)

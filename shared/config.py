@@ -156,6 +156,9 @@ class Settings(BaseModel):
     # Events NATS holds for one live stream whose client reads slower than the backend writes; past
     # that they are dropped and the stream goes on from the log, so no service buffers without bound.
     stream_buffer_msgs: int = Field(default=20_000, ge=1)
+    # A stream quiet this long (a long prefill, a tool wait) gets an SSE comment, so that proxies and
+    # clients with idle timeouts keep it open.
+    stream_keepalive_s: float = Field(default=15.0, gt=0)
     # How long the api trusts a managed key's lookup: also how long a revoked key still works.
     key_cache_s: float = Field(default=2.0, ge=0)
     max_body_bytes: int = 16 * 1024 * 1024
@@ -182,6 +185,7 @@ class Settings(BaseModel):
             "sweep_interval_s": env.get("SWEEP_INTERVAL_S"),
             "projection_wait_s": env.get("PROJECTION_WAIT_S"),
             "stream_buffer_msgs": env.get("STREAM_BUFFER_MSGS"),
+            "stream_keepalive_s": env.get("STREAM_KEEPALIVE_S"),
             "key_cache_s": env.get("KEY_CACHE_S"),
             "max_body_bytes": env.get("MAX_BODY_BYTES"),
             "nats_creds": env.get("NATS_CREDS"),

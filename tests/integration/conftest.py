@@ -19,6 +19,8 @@ BACKEND_KEY = "sk-backend-secret"
 SMALL_CONTEXT_WINDOW = 120
 # Small, so a test can exceed it cheaply.
 MAX_BODY_BYTES = 1024 * 1024
+# Short, so a test sees a quiet stream's comments in a few seconds (every stream of the session may get some).
+STREAM_KEEPALIVE_S = 0.5
 # Tenancy (test_tenancy.py): an admin key, and keys with a requests / tokens per minute limit.
 KEY_ADMIN = "sk-test-admin"
 KEY_RPM = "sk-test-rpm"
@@ -37,6 +39,7 @@ STACK_ENV = {
     "KEY_CACHE_S": "1",
     "MOCK_BACKEND_KEY": BACKEND_KEY,
     "MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+    "STREAM_KEEPALIVE_S": str(STREAM_KEEPALIVE_S),
 }
 
 
@@ -47,6 +50,7 @@ class GatewayStack(Stack):
     key_b = KEY_B
     backend_key = BACKEND_KEY
     max_body_bytes = MAX_BODY_BYTES
+    stream_keepalive_s = STREAM_KEEPALIVE_S
     key_admin = KEY_ADMIN
     key_rpm, rpm_limit = KEY_RPM, RPM_LIMIT
     key_tpm, tpm_limit = KEY_TPM, TPM_LIMIT

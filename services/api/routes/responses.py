@@ -64,7 +64,7 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
     deadline = _api_deadline(gateway)
     if body.stream:
         live = _live(gateway, watch, wait_projection=body.store, deadline_s=deadline)
-        return _sse(live, deadline_s=deadline)
+        return _sse(gateway, live, deadline_s=deadline)
     async with watch:
         if body.background:
             await _await_projection(gateway, watch, response_id, _ANY_STATUS)
@@ -95,9 +95,8 @@ async def get_response(
                 "Only background or streamed responses can be streamed again.", param="stream"
             )
         deadline = _api_deadline(gateway)
-        return _sse(
-            replay(gateway.js, response_id, after=starting_after, deadline_s=deadline), deadline_s=deadline
-        )
+        logged = replay(gateway.js, response_id, after=starting_after, deadline_s=deadline)
+        return _sse(gateway, logged, deadline_s=deadline)
     return JSONResponse(doc["response"])
 
 
@@ -264,8 +263,13 @@ async def _live(
             yield event
 
 
-def _sse(events: AsyncIterator[ResponseStreamed], *, deadline_s: float) -> StreamingResponse:
-    return StreamingResponse(_frames(events, deadline_s=deadline_s), media_type="text/event-stream")
+def _sse(
+    gateway: Gateway, events: AsyncIterator[ResponseStreamed], *, deadline_s: float
+) -> StreamingResponse:
+    frames = sse.kept_alive(
+        _frames(events, deadline_s=deadline_s), every_s=gateway.settings.stream_keepalive_s
+    )
+    return StreamingResponse(frames, media_type="text/event-stream")
 
 
 async def _frames(events: AsyncIterator[ResponseStreamed], *, deadline_s: float) -> AsyncIterator[bytes]:

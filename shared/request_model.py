@@ -436,12 +436,27 @@ MetadataValue = Annotated[str, StringConstraints(max_length=512)]
 # The request -----------------------------------------------------------------------------------------
 
 
+# OpenAI parameters for features this gateway does not run: refused with a 400 that says so, never
+# ignored (the client would believe it ran) nor forwarded (a strict backend would refuse the call).
+UNSUPPORTED_FIELDS = {
+    "conversation": "The Conversations API is not supported by this gateway yet; chain turns with "
+    "'previous_response_id'.",
+    "prompt": "Stored prompt templates are not supported by this gateway; send 'instructions' and 'input'.",
+    "context_management": "Server-side context management is not supported by this gateway; use "
+    "'truncation' or POST /v1/responses/compact.",
+    "moderation": "Moderation is not run by this gateway.",
+}
+
+
 class ResponseCreateRequest(_Open):
     @model_validator(mode="before")
     @classmethod
     def _storable_and_null_means_default(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        for key, reason in UNSUPPORTED_FIELDS.items():
+            if data.get(key) is not None:
+                raise PydanticCustomError("unsupported", "{reason}", {"param": key, "reason": reason})
         try:
             for key, value in data.items():
                 vendor = key not in cls.model_fields
@@ -481,6 +496,13 @@ class ResponseCreateRequest(_Open):
     safety_identifier: str | None = None
     service_tier: ServiceTier | None = None
     stream_options: StreamOptions | None = None
+    # Accepted and ignored (README, Fields): hints for OpenAI's own prompt cache and background queue,
+    # and a client's bookkeeping (Codex sends client_metadata on every request). They change nothing a
+    # model answers, and are never forwarded, since a strict backend refuses fields it does not know.
+    client_metadata: dict[str, Any] | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    prompt_cache_options: dict[str, Any] | None = None
+    background_options: dict[str, Any] | None = None
 
     def input_items(self) -> list[InputItem]:
         """``input`` as a list of items: a bare string is one user message."""

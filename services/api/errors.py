@@ -32,6 +32,8 @@ def invalid_request_from(
         return InvalidRequest(
             f"Invalid '{ctx['param']}': {ctx['reason']}.", param=ctx["param"], code="invalid_value"
         )
+    if kind == "unsupported":  # an OpenAI parameter for a feature this gateway does not run
+        return InvalidRequest(ctx["reason"], param=ctx["param"], code="unsupported_parameter")
     if isinstance(error, RequestValidationError):
         body = error.body
     loc = [part for part in first["loc"] if part not in ("body", "query", "path")]

@@ -299,3 +299,27 @@ def test_a_value_the_store_cannot_hold_is_refused_and_one_it_can_reaches_the_bac
     odd = client.responses.create(model="m1", input="big", extra_body={"vendor_seed": 2**63 - 1})
     assert mock_llm.requests()[-1]["body"]["vendor_seed"] == 2**63 - 1  # reached the backend untouched
     assert client.responses.retrieve(odd.id).output_text == "echo: big"
+
+
+def test_fields_a_client_sends_are_implemented_ignored_or_refused_never_forwarded(client, mock_llm):
+    """Codex sends client_metadata on every request; the SDK has parameters for OpenAI-only features.
+    A strict backend refuses fields it does not know, so none of them may reach it."""
+    ignored = {
+        "client_metadata": {"session": "s1"},
+        "prompt_cache_retention": "24h",
+        "prompt_cache_options": {"ttl": "1h"},
+        "background_options": {"priority": "low"},
+    }
+    assert client.responses.create(model="m1", input="hi", extra_body=ignored).status == "completed"
+    assert not set(ignored) & set(mock_llm.requests()[-1]["body"])
+    refused = {
+        "conversation": "conv_1",
+        "prompt": {"id": "pmpt_1"},
+        "context_management": [{"type": "compaction"}],
+        "moderation": {"model": "omni-moderation-latest"},
+    }
+    for field, value in refused.items():
+        with pytest.raises(openai.BadRequestError) as error:
+            client.responses.create(model="m1", input="hi", extra_body={field: value})
+        assert (error.value.code, error.value.param) == ("unsupported_parameter", field)
+        assert "gateway" in error.value.message  # says who does not support it

@@ -3,7 +3,8 @@
     GatewayError                      500 server_error
     ├── InvalidRequest                400 invalid_request_error
     │   ├── ModelNotFound             400 invalid_request_error / model_not_found
-    │   └── ContextLengthExceeded     400 invalid_request_error / context_length_exceeded
+    │   ├── ContextLengthExceeded     400 invalid_request_error / context_length_exceeded
+    │   └── BackendRejected           400 invalid_request_error: the backend refused the request itself
     ├── AuthenticationFailed          401 authentication_error
     ├── PermissionDenied              403 permission_error
     ├── NotFound                      404 invalid_request_error
@@ -58,6 +59,11 @@ class ModelNotFound(InvalidRequest):
 
 class ContextLengthExceeded(InvalidRequest):
     code = "context_length_exceeded"
+
+
+class BackendRejected(InvalidRequest):
+    """The backend refused the request as invalid (its 400 or 422): the client's to fix, told in the
+    backend's words (scrubbed), as OpenAI would have refused it up front."""
 
 
 class AuthenticationFailed(GatewayError):

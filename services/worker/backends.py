@@ -9,13 +9,31 @@ from typing import Any
 import httpx
 
 from shared.config import Deployment
-from shared.errors import BackendFailed, BackendUnavailable, ContextLengthExceeded
+from shared.errors import (
+    BackendFailed,
+    BackendRejected,
+    BackendUnavailable,
+    ContextLengthExceeded,
+    InvalidRequest,
+)
 from shared.redaction import clip, redact
 
-_CONTEXT_LENGTH_HINTS = ("context_length_exceeded", "maximum context length", "context length")
+# How the backends people run say a prompt is over the context window (tests/unit/worker/
+# test_backend_errors.py holds their bodies): OpenAI and vLLM, SGLang, llama.cpp's server, TGI, Ollama.
+_CONTEXT_LENGTH_HINTS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context length",
+    "exceed_context_size_error",
+    "exceeds the available context size",
+    "`max_new_tokens` must be <=",
+    "input length exceeds",
+)
 # How much of an error body is read, and how much of its message is kept.
 _MAX_ERROR_BODY = 64 * 1024
 _MAX_MESSAGE = 500
+# A backend refusing the request itself (a bad parameter, a prompt over its context).
+_CLIENT_ERRORS = (400, 413, 422)
 _MAX_LABEL = 64
 
 
@@ -80,13 +98,13 @@ async def _error_body(reply: httpx.Response) -> str:
     return body[:_MAX_ERROR_BODY].decode(errors="replace")
 
 
-def backend_error(status: int, text: str, *, secrets: list[str]) -> BackendFailed:
+def backend_error(status: int, text: str, *, secrets: list[str]) -> BackendFailed | InvalidRequest:
     """A backend's refusal reduced to its status, type, code and message, with anything that looks
     like a credential (``secrets``, the deployment's own key, first) taken out: a backend may echo
     the key it was sent, and what this returns reaches the client, the log and the stored response."""
     kind, code, message = _error_fields(text)
     message = redact(clip(message, _MAX_MESSAGE), secrets)
-    if status == 400 and any(hint in text.lower() for hint in _CONTEXT_LENGTH_HINTS):
+    if status in _CLIENT_ERRORS and any(hint in text.lower() for hint in _CONTEXT_LENGTH_HINTS):
         return ContextLengthExceeded(message, param="input")
     labels = [
         f"{name} {redact(clip(str(value), _MAX_LABEL), secrets)}"
@@ -94,6 +112,14 @@ def backend_error(status: int, text: str, *, secrets: list[str]) -> BackendFaile
         if isinstance(value, str | int) and str(value)
     ]
     described = f"backend answered {status}" + (f" ({', '.join(labels)})" if labels else "")
+    if status in _CLIENT_ERRORS:
+        return BackendRejected(f"{described}: {message}")
+    if status in (401, 403, 404):
+        # The gateway's key or its configured model name, not the client's: another deployment may
+        # serve, and a client is never told its own key was wrong.
+        return BackendUnavailable(
+            f"The backend refused the gateway: {described}: {message}", reason=str(status)
+        )
     if status == 429 or status >= 500:
         return BackendUnavailable(f"{described}: {message}", reason=str(status))
     return BackendFailed(f"{described}: {message}")

@@ -71,11 +71,21 @@ def test_a_failing_model_falls_back_to_the_next_model(client, mock_llm, db):
     assert served_by(db, response.id) == "m2"
 
 
-def test_a_non_retryable_refusal_fails_at_once(client, mock_llm):
-    mock_llm.script({"status": 401, "error": {"message": "bad backend key"}})
-    response = client.responses.create(model="routed", input="no")
-    assert response.status == "failed" and "bad backend key" in response.error.message
+def test_a_refusal_of_the_request_itself_fails_at_once_as_the_clients_400(client, mock_llm):
+    mock_llm.script({"status": 400, "error": {"message": "temperature is out of range"}})
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="routed", input="no")
+    assert (
+        refused.value.type == "invalid_request_error"
+        and "temperature is out of range" in refused.value.message
+    )
     assert len(upstreams(mock_llm)) == 1
+
+
+def test_a_refused_gateway_key_is_the_gateways_error_and_another_deployment_serves(client, mock_llm):
+    mock_llm.script({"status": 401, "error": {"message": "bad backend key"}})
+    assert client.responses.create(model="routed", input="next one").status == "completed"
+    assert len(upstreams(mock_llm)) == 2
 
 
 def test_a_failed_deployment_cools_down_and_comes_back(client, mock_llm, stack):

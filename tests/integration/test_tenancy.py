@@ -155,7 +155,7 @@ def test_usage_per_key_counts_requests_errors_and_tokens(stack, admin, mock_llm)
         "prompt_tokens_details": {"cached_tokens": 10},
         "completion_tokens_details": {"reasoning_tokens": 4},
     }
-    mock_llm.script({"content": "metered", "usage": usage}, {"status": 400, "error": {"message": "no"}})
+    mock_llm.script({"content": "metered", "usage": usage}, {"status": 500, "error": {"message": "no"}})
     with sdk(stack, created["key"]) as metered:
         assert metered.responses.create(model="m1", input="one").status == "completed"
         assert metered.responses.create(model="m1", input="two").status == "failed"

@@ -8,7 +8,7 @@ import pytest
 
 from services.worker import backends
 from shared.config import Deployment
-from shared.errors import BackendFailed, BackendUnavailable, ContextLengthExceeded
+from shared.errors import BackendFailed, BackendRejected, BackendUnavailable, ContextLengthExceeded
 
 KEY = "sk-proj-Q3v9XbL2mN8pR4tY6uW1zA5cE7gH0jK"
 OWN_KEY = "a-deployment-key-of-no-known-shape"  # only its literal value gives it away
@@ -110,9 +110,11 @@ def refusal(status: int, body: dict | str) -> BackendFailed:
     ],
 )
 def test_error_bodies_are_reduced_and_scrubbed(status, body, described):
+    """A refused key or an unknown model name is the gateway's configuration, never the client's key:
+    told as such, and another deployment may serve (the routing's failover and cooldown)."""
     error = refusal(status, body)
-    assert type(error) is BackendFailed
-    assert error.message == described
+    assert type(error) is BackendUnavailable and error.reason == str(status)
+    assert error.message == f"The backend refused the gateway: {described}"
 
 
 def test_no_credential_of_any_body_survives():
@@ -143,6 +145,121 @@ def test_a_body_that_is_not_json_is_its_own_message_cut_short_at_a_word():
     assert KEY not in error.message and len(error.message) < 600
 
 
+# Recorded error bodies of the servers people run: (server, status, body, the error it becomes).
+RECORDED = [
+    (
+        "vLLM",
+        400,
+        {
+            "object": "error",
+            "message": "This model's maximum context length is 4096 tokens. However, you requested 5000 "
+            "tokens (4000 in the messages, 1000 in the completion). Please reduce the length of the "
+            "messages or completion.",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        },
+        ContextLengthExceeded,
+    ),
+    (
+        "SGLang",
+        400,
+        {
+            "object": "error",
+            "message": "The input (5000 tokens) is longer than the model's context length (4096 tokens).",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        },
+        ContextLengthExceeded,
+    ),
+    (
+        "llama.cpp",
+        400,
+        {
+            "error": {
+                "code": 400,
+                "message": "request (9073 tokens) exceeds the available context size (8192 tokens), try "
+                "increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 9073,
+                "n_ctx": 8192,
+            }
+        },
+        ContextLengthExceeded,
+    ),
+    (
+        "TGI",
+        422,
+        {
+            "error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: "
+            "4000 `inputs` tokens and 1000 `max_new_tokens`",
+            "error_type": "validation",
+        },
+        ContextLengthExceeded,
+    ),
+    ("Ollama", 400, {"error": "input length exceeds maximum context length"}, ContextLengthExceeded),
+    ("OpenAI", 400, OPENAI_CONTEXT, ContextLengthExceeded),
+    (
+        "OpenAI",
+        400,
+        {
+            "error": {
+                "message": "Unrecognized request argument supplied: client_metadata",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        },
+        BackendRejected,
+    ),
+    (
+        "vLLM",
+        400,
+        {
+            "object": "error",
+            "message": "temperature must be <= 2, got 3.0",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        },
+        BackendRejected,
+    ),
+    (
+        "TGI",
+        422,
+        {"error": "Input validation error: `top_p` must be > 0.0 and < 1.0", "error_type": "validation"},
+        BackendRejected,
+    ),
+    ("OpenAI", 401, OPENAI_BAD_KEY, BackendUnavailable),
+    ("Ollama", 404, OLLAMA, BackendUnavailable),
+    (
+        "vLLM",
+        503,
+        {"object": "error", "message": "Service Unavailable", "type": "ServiceUnavailableError", "code": 503},
+        BackendUnavailable,
+    ),
+    (
+        "OpenAI",
+        429,
+        {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}},
+        BackendUnavailable,
+    ),
+]
+
+
+@pytest.mark.parametrize(("server", "status", "body", "becomes"), RECORDED)
+def test_recorded_refusals_of_real_servers_map_to_what_openai_would_answer(server, status, body, becomes):
+    """A prompt over the context window is the client's 400 context_length_exceeded (Codex stops instead
+    of retrying); another refusal of the request is the client's 400 with the backend's words; a refused
+    key, an unknown model, overload and server errors are the gateway's, tried elsewhere."""
+    error = refusal(status, body)
+    assert type(error) is becomes, server
+    if becomes is not BackendUnavailable:
+        assert (error.status, error.type) == (400, "invalid_request_error")
+        assert error.code == ("context_length_exceeded" if becomes is ContextLengthExceeded else None)
+
+
 def test_odd_json_bodies_still_give_a_message():
     assert refusal(400, [1, 2]).message == "backend answered 400: [1, 2]"
     assert refusal(400, {"detail": "no such route"}).message == "backend answered 400: no such route"
@@ -163,4 +280,6 @@ async def test_the_deployment_key_sent_is_scrubbed_from_the_refusal(monkeypatch)
         with pytest.raises(BackendFailed) as raised:
             async for _ in backends.stream_chat(client, deployment, {"messages": []}):
                 pass
-    assert raised.value.message == "backend answered 403 (code denied): key [redacted] lacks access"
+    assert raised.value.message == (
+        "The backend refused the gateway: backend answered 403 (code denied): key [redacted] lacks access"
+    )

@@ -13,9 +13,10 @@ _default:
 up *args:
     python -m deploy.local.stack "$@"
 
-# Lint, then run every test (extra args go to pytest, e.g. `./dev test -k mock`)
+# Lint and check the import contracts, then run every test (extra args go to pytest, e.g. `./dev test -k mock`)
 test *args:
     ruff check .
+    lint-imports
     pytest -q "$@"
 
 # Run the unit tests only: no servers needed
@@ -34,6 +35,7 @@ test-cluster *args:
 lint:
     ruff check .
     ruff format --check .
+    lint-imports
 
 # Format the code and apply safe lint fixes
 fmt:

@@ -22,8 +22,9 @@ import nats
 from pymongo import AsyncMongoClient
 
 from deploy.local.stack import Stack
-from services.store import rebuild, repository, usage
+from services.store import rebuild
 from shared import eventlog, sealing
+from shared.readmodel import repository, usage
 
 _CONCURRENCY = 16
 _TTL_S = 3600

@@ -40,7 +40,7 @@ class Deployment(BaseModel):
     timeout_s: float = 600.0
     context_window: int | None = None
     # vLLM / SGLang's `POST /tokenize` ({"model", "messages"} -> {"count"}), outside /v1: exact counts
-    # for /v1/responses/input_tokens. Without one the gateway estimates (services/translator/tokens.py).
+    # for /v1/responses/input_tokens. Without one the gateway estimates (shared/domain/tokens.py).
     tokenize_url: str | None = None
     # 0 = standby: used only when every weighted deployment of the name is unavailable.
     weight: float = Field(default=1.0, ge=0)

@@ -25,10 +25,10 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.api.auth import ANONYMOUS, Caller, KeyTable, incorrect_key, key_hash, missing_key, presented_key
-from services.store import usage
 from shared import mongo as mongo_client
 from shared.config import Settings
 from shared.ids import new_id
+from shared.readmodel import usage
 
 COLLECTION = "api_keys"
 KEY_PREFIX = "sk-gw-"

@@ -18,8 +18,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from services.api.auth import Caller
-from services.store import usage
 from shared.errors import RateLimited
+from shared.readmodel import usage
 
 COLLECTION = "rate_limits"
 WINDOW_S = 60

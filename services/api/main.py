@@ -11,10 +11,10 @@ from services.api import errors, keys, limits, metrics
 from services.api.auth import static_keys
 from services.api.deps import Gateway
 from services.api.routes import admin, compact, health, input_tokens, models, responses
-from services.store import usage
 from shared import bus
 from shared import mongo as mongo_client
 from shared.config import Settings, master_keys
+from shared.readmodel import usage
 
 
 def create_app(settings: Settings) -> FastStreamAPI:

@@ -5,10 +5,10 @@ translator service uses, so a count or a compaction sees exactly what a real req
 from typing import Any
 
 from services.api.deps import Gateway
-from services.store import queries
-from services.translator import requests
 from shared.config import Deployment
+from shared.domain import requests
 from shared.errors import InvalidRequest, ModelNotFound
+from shared.readmodel import queries
 from shared.request_model import ResponseCreateRequest
 
 Doc = dict[str, Any]

@@ -6,8 +6,8 @@ import pydantic_core
 from pydantic import ValidationError
 
 from services.api.errors import invalid_request_from
-from services.translator import tools
 from shared.config import GatewayConfig
+from shared.domain import tools
 from shared.errors import InvalidRequest, ModelNotFound
 from shared.request_model import ResponseCreateRequest
 

@@ -25,10 +25,11 @@ from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from services.store import rebuild, repository
+from services.store import rebuild
 from shared import bus, erasure, eventlog, mongo, sealing, subjects
 from shared.config import ConfigError, Settings, master_keys
 from shared.datakeys import KeyDestroyed
+from shared.readmodel import repository
 
 # Fields of a message that carry content: shown by ``show`` (when they open), never exported.
 _CONTENT = frozenset(field for fields in eventlog.CONTENT_FIELDS.values() for field in fields)

@@ -5,7 +5,7 @@ Each event is settled by ``shared.consumers.settle``. MongoDB or NATS not answer
 timeout) is transient: the event is redelivered with a growing delay, for several minutes (see
 ``REDELIVERY``), since the projection must not lose an event to a MongoDB restart. Anything else is
 permanent: a message that is no event, or data BSON cannot hold; it fails the same way every time,
-so it is dead-lettered at once, logged once, and the api is told (``project.UNSTORED``) rather than
+so it is dead-lettered at once, logged once, and the api is told (``projection.UNSTORED``) rather than
 left waiting for a projection that will never come.
 """
 
@@ -19,10 +19,12 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.store import durable, project, repository
+from services.store import durable
 from shared import consumers, deadletter, eventlog, subjects
 from shared.bus import LOG
 from shared.datakeys import KeyDestroyed
+from shared.domain import projection
+from shared.readmodel import repository
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +59,12 @@ async def register(
             event = await eventlog.decode(js, msg)
         except KeyDestroyed:
             return  # its response was deleted (or expired) and its content erased: nothing to show
-        if project.erases(event) and (keys := eventlog.data_keys(js)) is not None:
+        if projection.erases(event) and (keys := eventlog.data_keys(js)) is not None:
             # Before the deletion is projected (and the api answers it): once DELETE returns, the
             # content is unreadable everywhere. The event itself is already open, so it still folds.
             await keys.destroy(event.tenant, event.response_id)
         await repository.fold(event, collection=collection, usage_collection=usage_collection, ttl_s=ttl_s)
-        if (signal := project.projected_signal(event)) is not None:
+        if (signal := projection.projected_signal(event)) is not None:
             await _signal(nc, event.response_id, signal)
 
     @broker.subscriber(
@@ -90,7 +92,7 @@ async def register(
 async def _tell_unstored(nc: Client, subject: str) -> None:
     """An api waiting on this response's projection learns at once that it will not come."""
     if (response_id := response_id_of(subject)) is not None:
-        await _signal(nc, response_id, project.UNSTORED)
+        await _signal(nc, response_id, projection.UNSTORED)
 
 
 async def _signal(nc: Client, response_id: str, signal: dict) -> None:

@@ -6,10 +6,11 @@ import os
 
 from faststream import FastStream
 
-from services.store import handlers, repository, usage
+from services.store import handlers
 from services.store.sweeper import Sweeper
 from shared import bus, logs, mongo
 from shared.config import Settings, master_keys
+from shared.readmodel import repository, usage
 
 
 async def main() -> None:

@@ -24,11 +24,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.store import durable, repository, usage
+from services.store import durable
 from shared import bus, consumers, eventlog, mongo, subjects
 from shared.config import Settings, master_keys
 from shared.datakeys import KeyDestroyed
 from shared.events import Event
+from shared.readmodel import repository, usage
 
 log = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ from nats.js.errors import NotFoundError
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.store import repository
 from shared import eventlog, subjects
 from shared.events import Event, ResponseRequested, ResponseStreamed
+from shared.readmodel import repository
 
 log = logging.getLogger(__name__)
 

@@ -15,14 +15,14 @@ from nats.js.api import ConsumerConfig, RawStreamMsg
 from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.store import queries
-from services.translator import requests, stream
 from shared import consumers, eventlog, subjects
 from shared.bus import LOG
 from shared.config import GatewayConfig
+from shared.domain import requests, stream
 from shared.errors import GatewayError, InvalidRequest
 from shared.events import ChatCallRequested, Event, ResponseRequested, ResponseStreamed
 from shared.ids import derived_id
+from shared.readmodel import queries
 
 log = logging.getLogger(__name__)
 

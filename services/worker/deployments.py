@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.worker import metrics, routing
+from services.worker import metrics
 from shared.config import Deployment, GatewayConfig
+from shared.domain import routing
 
 
 @dataclass

@@ -4,9 +4,9 @@ import os
 
 from faststream import FastStream
 
-from services.worker import backends, handlers, metrics
+from services.worker import handlers, metrics
 from services.worker.deployments import Pool
-from shared import bus, logs
+from shared import bus, chatclient, logs
 from shared.config import Settings, check_backend_keys, master_keys
 
 
@@ -17,7 +17,7 @@ async def main() -> None:
     config = settings.gateway_config()
     check_backend_keys(config, os.environ)
     metrics.serve_from_env()
-    client = backends.new_client()
+    client = chatclient.new_client()
     broker = bus.new_broker(settings, "worker")
     js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
     await handlers.register(

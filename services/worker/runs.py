@@ -14,11 +14,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.translator import stream
-from services.worker import backends, deployments, ledger, routing
+from services.worker import deployments, ledger
 from services.worker.ledger import PATIENCE, Ledger, Patience, Superseded
 from services.worker.logged import Position
-from shared import consumers, subjects
+from shared import chatclient, consumers, subjects
+from shared.domain import routing, stream
 from shared.errors import BackendFailed, BackendUnavailable, GatewayError
 from shared.events import TERMINAL_TYPES, ChatCallRequested, ResponseStreamed
 
@@ -141,7 +141,7 @@ class Run:
                 last: dict[str, Any] | None = None
                 try:
                     body = routing.body_for(self.call.chat, deployment)
-                    async for last in backends.stream_chat(client, deployment, body):
+                    async for last in chatclient.stream_chat(client, deployment, body):
                         self._items.put_nowait(last)
                 except BackendUnavailable as error:
                     pool.failed(deployment, error.reason)

@@ -8,7 +8,7 @@ import json
 import openai
 import pytest
 
-from services.translator import compaction
+from shared.domain import compaction
 from shared.ids import derived_id
 
 CHUNK = {"model": "mock-1", "stream": True, "stream_options": {"include_usage": True}}
@@ -694,7 +694,7 @@ def test_vendor_fields_and_cache_keys_reach_the_backend(client, mock_llm):
 def _chain(client, model: str, turns: int) -> str:
     previous = None
     for n in range(1, turns + 1):
-        # 40 characters: 14 estimated tokens; its echo 46 characters: 16 (services/translator/tokens.py)
+        # 40 characters: 14 estimated tokens; its echo 46 characters: 16 (shared/domain/tokens.py)
         previous = client.responses.create(
             model=model, input=f"turn {n}: " + "x" * 32, previous_response_id=previous
         ).id

@@ -12,9 +12,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.api import keys
 from services.api.deps import AdminDep, Gateway, GatewayDep
-from services.store import repository, usage
 from shared import erasure, eventlog
 from shared.errors import GatewayError, InvalidRequest, NotFound
+from shared.readmodel import repository, usage
 from shared.storable import MAX_COUNT
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """``POST /v1/responses/compact``: the request's backend summarises the conversation into a
-``compaction`` item that a later request sends back as input (see services/translator/compaction.py).
+``compaction`` item that a later request sends back as input (see shared/domain/compaction.py).
 
 The api calls the backend itself rather than logging a response for the worker: a compaction is one
 synchronous call whose result OpenAI neither stores nor streams, so the log would hold events that
@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse
 
 from services.api import translation, validation
 from services.api.deps import GatewayDep, TenantDep
-from services.translator import compaction, stream
-from services.worker import backends, routing
+from shared import chatclient
 from shared.config import Deployment
+from shared.domain import compaction, routing, stream
 from shared.errors import BackendFailed
 from shared.ids import derived_id, new_id
 
@@ -54,8 +54,8 @@ async def compact_response(request: Request, gateway: GatewayDep, tenant: Tenant
 async def _complete(chat: dict[str, Any], deployment: Deployment, response_id: str) -> dict[str, Any]:
     """The backend's whole answer, as the final Response object the stream mapping folds it into."""
     state, _ = stream.start({"id": response_id})
-    async with backends.new_client() as client:
-        async for chunk in backends.stream_chat(client, deployment, chat):
+    async with chatclient.new_client() as client:
+        async for chunk in chatclient.stream_chat(client, deployment, chat):
             stream.on_chunk(state, chunk)
     return stream.finish(state)[-1]["response"]
 

@@ -2,7 +2,7 @@
 
 The request is translated exactly as ``POST /v1/responses`` would be (its chain and truncation
 included), then counted by the deployment's tokenize endpoint where the config names one, else by the
-documented estimate of ``services/translator/tokens.py``. A tokenizer that fails also falls back to the
+documented estimate of ``shared/domain/tokens.py``. A tokenizer that fails also falls back to the
 estimate: a count is advice, and failing it would help no one.
 """
 
@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from services.api import translation, validation
 from services.api.deps import GatewayDep, TenantDep
-from services.translator import tokens
 from shared.config import Deployment
+from shared.domain import tokens
 from shared.request_model import ResponseCreateRequest
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,8 @@ from nats.js.errors import NotFoundError
 from services.api import sse, translation, validation
 from services.api.deps import CallerDep, Gateway, GatewayDep, TenantDep
 from services.api.watch import ResponseTimedOut, ResponseWatch, replay
-from services.store import queries
-from services.translator.requests import build_response
 from shared import eventlog, retries, subjects
+from shared.domain.requests import build_response
 from shared.errors import GatewayError, InvalidRequest, NotFound, ServiceUnavailable
 from shared.events import (
     TERMINAL_STATUSES,
@@ -25,6 +24,7 @@ from shared.events import (
     ResponseStreamed,
 )
 from shared.ids import derived_id, new_id
+from shared.readmodel import queries
 from shared.request_model import ResponseCreateRequest
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from services.store import handlers, repository
+from services.store import handlers
 from shared import bus
 from shared.config import Settings
+from shared.readmodel import repository
 
 BIN = Path(sys.executable).parent
 # How long a server may take to come up before the fixture gives up (not a test assertion).

@@ -11,8 +11,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
-from services.store import durable, handlers, project, queries
+from services.store import durable, handlers
 from shared import deadletter, eventlog, subjects
+from shared.domain import projection
+from shared.readmodel import queries
 
 from .samples import TENANT, deleted, lifecycle
 from .waiting import WAIT_S, store_caught_up
@@ -83,7 +85,7 @@ async def test_the_log_is_projected_and_the_api_signalled(store: NatsBroker, db:
     assert consumer.config.deliver_subject == durable.DELIVER_SUBJECT  # a push consumer
     assert consumer.num_redelivered == 0
     # The garbage was delivered once, dead-lettered with its reason, and any api waiting was told.
-    assert json.loads((await garbage.next_msg(timeout=WAIT_S)).data) == project.UNSTORED
+    assert json.loads((await garbage.next_msg(timeout=WAIT_S)).data) == projection.UNSTORED
     [letter] = await _dead_letters(js, subjects.requested("resp_garbage"))
     assert (letter.consumer, letter.deliveries, letter.data) == (handlers.DURABLE, 1, b"{not json")
     assert "ValidationError" in letter.reason
@@ -127,7 +129,7 @@ async def test_data_mongodb_cannot_hold_is_dead_lettered_once_and_the_api_told(
     await eventlog.append(js, request)
     signal = await signals.next_msg(timeout=WAIT_S)
 
-    assert json.loads(signal.data) == project.UNSTORED
+    assert json.loads(signal.data) == projection.UNSTORED
     await store_caught_up(js)
     assert refusing.writes == 1  # permanent: never retried
     [letter] = await _dead_letters(js, subjects.requested("resp_unstorable"))

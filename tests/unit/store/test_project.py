@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from services.store import project, repository
+from shared.domain import projection
 from shared.events import Event
 from shared.ids import derived_id
+from shared.readmodel import repository
 
 from .samples import CREATED_AT, TENANT, deleted, lifecycle, requested, response, streamed
 
@@ -19,7 +20,7 @@ RID = "resp_1"
 
 async def fold(collection: AsyncCollection, events: Iterable[Event]) -> dict | None:
     for event in events:
-        if (write := project.write_for(event, ttl_s=TTL_S)) is not None:
+        if (write := projection.write_for(event, ttl_s=TTL_S)) is not None:
             await repository.apply(collection, write)
     return await collection.find_one({"_id": RID})
 
@@ -56,7 +57,7 @@ async def test_a_whole_life_projects_one_complete_document(collection: AsyncColl
         "expires_at": expiry(CREATED_AT),
         "status": "completed",
         "response": events[-1].payload["response"],
-        "state_rank": project.write_for(events[-1], ttl_s=TTL_S).update["$set"]["state_rank"],
+        "state_rank": projection.write_for(events[-1], ttl_s=TTL_S).update["$set"]["state_rank"],
     }
 
 
@@ -81,9 +82,9 @@ class _RacedCollection:
     """A collection where another replica inserts the document between our failed match and our
     insert, which the server reports as a duplicate key: what two replicas racing on a new response see."""
 
-    def __init__(self, collection: AsyncCollection, rival: project.Write) -> None:
+    def __init__(self, collection: AsyncCollection, rival: projection.Write) -> None:
         self._collection = collection
-        self._rival: project.Write | None = rival
+        self._rival: projection.Write | None = rival
 
     async def update_one(self, filter: dict, update: dict, upsert: bool = False) -> object:
         if upsert and self._rival is not None:
@@ -97,7 +98,7 @@ async def test_a_write_that_loses_an_insert_race_still_applies(collection: Async
     events = lifecycle(RID)
     expected = await fold_fresh(collection, events)
     await collection.delete_many({})
-    request_write, completed_write = (project.write_for(e, ttl_s=TTL_S) for e in (events[0], events[-1]))
+    request_write, completed_write = (projection.write_for(e, ttl_s=TTL_S) for e in (events[0], events[-1]))
 
     await repository.apply(_RacedCollection(collection, rival=request_write), completed_write)
     await fold(collection, events[1:-1])
@@ -162,21 +163,21 @@ async def test_deletion_leaves_a_tombstone_nothing_can_revive(collection: AsyncC
 
 async def test_a_response_not_to_store_writes_nothing(collection: AsyncCollection) -> None:
     events = lifecycle(RID, store=False)
-    assert [project.write_for(e, ttl_s=TTL_S) for e in events] == [None] * len(events)
+    assert [projection.write_for(e, ttl_s=TTL_S) for e in events] == [None] * len(events)
     assert await fold_fresh(collection, events) is None
 
 
 def test_only_lifecycle_events_write() -> None:
     _, created, running, item_done, completed = lifecycle(RID)
     delta = streamed(RID, 3, "output_text.delta", {"item_id": "m", "output_index": 0, "delta": "Hi"})
-    assert project.write_for(completed, ttl_s=TTL_S) is not None
-    assert project.write_for(item_done, ttl_s=TTL_S) is None
-    assert project.write_for(delta, ttl_s=TTL_S) is None
+    assert projection.write_for(completed, ttl_s=TTL_S) is not None
+    assert projection.write_for(item_done, ttl_s=TTL_S) is None
+    assert projection.write_for(delta, ttl_s=TTL_S) is None
     # A foreground response's opening states are never read: its client waits for the end.
-    assert project.write_for(created, ttl_s=TTL_S) is None
-    assert project.write_for(running, ttl_s=TTL_S) is None
+    assert projection.write_for(created, ttl_s=TTL_S) is None
+    assert projection.write_for(running, ttl_s=TTL_S) is None
     background = streamed(RID, 1, "in_progress", {"response": response(RID, "in_progress", background=True)})
-    assert project.write_for(background, ttl_s=TTL_S) is not None
+    assert projection.write_for(background, ttl_s=TTL_S) is not None
 
 
 async def test_input_items_get_stable_ids_and_list_content(collection: AsyncCollection) -> None:
@@ -205,10 +206,10 @@ def test_the_api_is_signalled_after_requests_queued_and_terminal_events_and_dele
     _, created, _, _, completed = lifecycle(RID)
     failed = streamed(RID, 4, "failed", {"response": response(RID, "failed")})
     queued = streamed(RID, 0, "queued", {"response": response(RID, "queued")})
-    assert project.projected_signal(queued) == {"status": "queued"}
-    assert project.projected_signal(created) is None
-    assert project.projected_signal(requested(RID)) == {"status": "requested"}
-    assert project.projected_signal(requested(RID, store=False)) is None  # nothing written to wait for
-    assert project.projected_signal(completed) == {"status": "completed"}
-    assert project.projected_signal(failed) == {"status": "failed"}
-    assert project.projected_signal(deleted(RID)) == {"status": "deleted"}
+    assert projection.projected_signal(queued) == {"status": "queued"}
+    assert projection.projected_signal(created) is None
+    assert projection.projected_signal(requested(RID)) == {"status": "requested"}
+    assert projection.projected_signal(requested(RID, store=False)) is None  # nothing written to wait for
+    assert projection.projected_signal(completed) == {"status": "completed"}
+    assert projection.projected_signal(failed) == {"status": "failed"}
+    assert projection.projected_signal(deleted(RID)) == {"status": "deleted"}

@@ -6,9 +6,10 @@ import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.store import project, queries, repository
+from shared.domain import projection
 from shared.events import Event
 from shared.ids import derived_id
+from shared.readmodel import queries, repository
 
 from .samples import TENANT, assistant_message, deleted, lifecycle, requested
 
@@ -17,7 +18,7 @@ OTHER_TENANT = "key_tenant_b"
 
 async def project_all(collection: AsyncCollection, events: Iterable[Event]) -> None:
     for event in events:
-        if (write := project.write_for(event, ttl_s=3600)) is not None:
+        if (write := projection.write_for(event, ttl_s=3600)) is not None:
             await repository.apply(collection, write)
 
 

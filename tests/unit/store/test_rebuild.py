@@ -6,9 +6,11 @@ from faststream.nats import NatsBroker
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.store import project, rebuild, repository
+from services.store import rebuild
 from shared import eventlog, subjects
+from shared.domain import projection
 from shared.events import Event
+from shared.readmodel import repository
 
 from .samples import deleted, lifecycle, requested
 from .waiting import store_caught_up
@@ -59,5 +61,5 @@ async def test_differences_are_reported_by_id(collection: AsyncCollection, db: A
 
 
 async def _fold(collection: AsyncCollection, event: Event) -> None:
-    if (write := project.write_for(event, ttl_s=3600)) is not None:
+    if (write := projection.write_for(event, ttl_s=3600)) is not None:
         await repository.apply(collection, write)

@@ -8,11 +8,11 @@ import pytest
 from nats.js import JetStreamContext
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.store import repository
 from services.store.sweeper import Fail, Logged, Reproject, Sweeper, decide
 from shared import eventlog, subjects
 from shared.events import ResponseStreamed
 from shared.ids import derived_id
+from shared.readmodel import repository
 
 from .samples import CREATED_AT, TENANT, lifecycle, requested, response, streamed
 

@@ -3,7 +3,8 @@ of times, into one document; and the per-group sums read from it."""
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.store import repository, usage
+from shared.domain.usage import write_for
+from shared.readmodel import repository, usage
 
 from .samples import TENANT, lifecycle
 
@@ -32,7 +33,7 @@ def served(response_id: str, key_id: str):
 
 
 def test_only_the_terminal_event_writes():
-    writes = [usage.write_for(event) for event in lifecycle("resp_1")]
+    writes = [write_for(event) for event in lifecycle("resp_1")]
     assert [w is not None for w in writes] == [False, False, False, False, True]
 
 
@@ -42,7 +43,7 @@ async def test_redelivery_changes_nothing(db: AsyncDatabase):
     for times in (1, 2, 3):
         collection = db[f"usage_{times}"]
         for _ in range(times):
-            await repository.apply(collection, usage.write_for(completed))
+            await repository.apply(collection, write_for(completed))
         docs.append(await collection.find_one({"_id": "resp_u"}))
     assert all(doc == docs[0] for doc in docs)
     assert docs[0] | {"finished_at": None} == {
@@ -67,7 +68,7 @@ async def test_redelivery_changes_nothing(db: AsyncDatabase):
 async def test_summaries_group_and_sum(db: AsyncDatabase):
     collection = db[usage.COLLECTION]
     for response_id, key_id in (("resp_1", "key_1"), ("resp_2", "key_1"), ("resp_3", "key_2")):
-        await repository.apply(collection, usage.write_for(served(response_id, key_id)))
+        await repository.apply(collection, write_for(served(response_id, key_id)))
     by_key = await usage.summarize(collection, "key", since=0)
     assert [(r["key"], r["requests"], r["total_tokens"], r["cost_usd"]) for r in by_key] == [
         ("key_1", 2, 84, 1.0),

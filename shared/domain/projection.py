@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.translator.requests import build_response
 from shared import subjects
+from shared.domain.requests import build_response
 from shared.events import TERMINAL_TYPES, Event, ResponseDeleted, ResponseRequested, ResponseStreamed
 from shared.ids import derived_id
 from shared.request_model import InputItem

@@ -4,8 +4,8 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from services.translator import stream
-from services.translator.requests import build_response
+from shared.domain import stream
+from shared.domain.requests import build_response
 from shared.ids import derived_id
 from shared.request_model import ResponseCreateRequest
 

@@ -7,7 +7,7 @@ stay free of I/O, and the estimate errs on the large side.
 from itertools import accumulate
 from typing import Any
 
-from services.translator import tokens
+from shared.domain import tokens
 
 Message = dict[str, Any]
 

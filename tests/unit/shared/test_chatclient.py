@@ -1,7 +1,7 @@
 import httpx
 import pytest
 
-from services.worker import backends
+from shared import chatclient
 from shared.config import Deployment
 from shared.errors import BackendFailed, BackendUnavailable, ContextLengthExceeded
 
@@ -24,7 +24,7 @@ def _client(handler) -> httpx.AsyncClient:
 
 
 async def _chunks(client: httpx.AsyncClient) -> list[dict]:
-    return [c async for c in backends.stream_chat(client, DEPLOYMENT, {"messages": []})]
+    return [c async for c in chatclient.stream_chat(client, DEPLOYMENT, {"messages": []})]
 
 
 async def test_chunks_are_parsed_across_arbitrary_splits(monkeypatch):

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.translator import compaction
+from shared.domain import compaction
 from shared.errors import InvalidRequest
 
 Item = dict[str, Any]

@@ -6,7 +6,7 @@ carried over: OpenAI applies a response's instructions to that response only.
 
 from typing import Any
 
-from services.translator import items
+from shared.domain import items
 
 Doc = dict[str, Any]
 

@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 from openai.types.responses import Response
 
-from services.translator.requests import build_chat_request, build_response, referenced_item_ids
+from shared.domain.requests import build_chat_request, build_response, referenced_item_ids
 from shared.errors import InvalidRequest
 from shared.request_model import ResponseCreateRequest
 

@@ -1,5 +1,5 @@
-from services.worker.routing import body_for
 from shared.config import Deployment
+from shared.domain.routing import body_for
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}], "service_tier": "priority"}
 

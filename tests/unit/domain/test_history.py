@@ -1,6 +1,6 @@
 from typing import Any
 
-from services.translator.history import fold_history
+from shared.domain.history import fold_history
 
 
 def _doc(response_id: str, input_items: list[dict[str, Any]], output: list[dict[str, Any]]) -> dict[str, Any]:

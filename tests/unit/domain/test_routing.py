@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from services.worker.routing import Health, backoff_s, body_for, next_try, plan
 from shared.config import GatewayConfig
+from shared.domain.routing import Health, backoff_s, body_for, next_try, plan
 from shared.errors import InvalidRequest, RateLimited
 
 

@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from services.worker import backends
+from shared import chatclient
 from shared.config import Deployment
 from shared.errors import BackendFailed, BackendRejected, BackendUnavailable, ContextLengthExceeded
 
@@ -70,7 +70,7 @@ LITELLM = {
 
 def refusal(status: int, body: dict | str) -> BackendFailed:
     text = body if isinstance(body, str) else json.dumps(body)
-    return backends.backend_error(status, text, secrets=[OWN_KEY])
+    return chatclient.backend_error(status, text, secrets=[OWN_KEY])
 
 
 @pytest.mark.parametrize(
@@ -278,7 +278,7 @@ async def test_the_deployment_key_sent_is_scrubbed_from_the_refusal(monkeypatch)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(echo_the_key)) as client:
         with pytest.raises(BackendFailed) as raised:
-            async for _ in backends.stream_chat(client, deployment, {"messages": []}):
+            async for _ in chatclient.stream_chat(client, deployment, {"messages": []}):
                 pass
     assert raised.value.message == (
         "The backend refused the gateway: backend answered 403 (code denied): key [redacted] lacks access"

@@ -1,6 +1,6 @@
 import json
 
-from services.translator import tokens
+from shared.domain import tokens
 
 
 def test_text_messages_cost_a_token_per_four_characters_plus_framing() -> None:

@@ -5,8 +5,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.store import project, usage
-from services.store.project import Write
+from shared.domain import projection, usage
+from shared.domain.projection import Write
 from shared.events import Event
 
 COLLECTION = "responses"
@@ -44,7 +44,7 @@ async def fold(
 ) -> None:
     """Apply the projection write and the usage write ``event`` makes (``usage_collection`` None: no
     usage)."""
-    if (write := project.write_for(event, ttl_s=ttl_s)) is not None:
+    if (write := projection.write_for(event, ttl_s=ttl_s)) is not None:
         await apply(collection, write)
     if usage_collection is not None and (usage_write := usage.write_for(event)) is not None:
         await apply(usage_collection, usage_write)

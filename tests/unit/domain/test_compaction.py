@@ -1,6 +1,6 @@
 import pytest
 
-from services.translator import compaction, items
+from shared.domain import compaction, items
 from shared.errors import InvalidRequest
 from shared.ids import derived_id
 

@@ -1,4 +1,5 @@
-"""Talking to Chat Completions backends over one pooled httpx client."""
+"""Talking to Chat Completions backends over one pooled httpx client. The worker's runs call it, and
+so do the api's ``compact`` and tokenizer ``input_tokens`` until those travel to the worker too."""
 
 import json
 import os

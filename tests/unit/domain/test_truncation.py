@@ -1,4 +1,4 @@
-from services.translator import tokens, truncation
+from shared.domain import tokens, truncation
 
 
 def _user(n: int) -> dict:

@@ -19,9 +19,9 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from services.api.validation import check_request, parse_request
-from services.translator import compaction, stream
-from services.translator.requests import build_chat_request, build_response, referenced_item_ids
 from shared.config import Deployment, GatewayConfig
+from shared.domain import compaction, stream
+from shared.domain.requests import build_chat_request, build_response, referenced_item_ids
 from shared.errors import InvalidRequest
 from shared.request_model import FunctionTool, ResponseCreateRequest
 

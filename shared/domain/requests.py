@@ -4,8 +4,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.translator import history as chain
-from services.translator import items, tools, truncation
+from shared.domain import history as chain
+from shared.domain import items, tools, truncation
 from shared.errors import InvalidRequest
 from shared.request_model import (
     FormatJsonObject,
@@ -41,7 +41,7 @@ def build_response(
         "prompt_cache_key": request.prompt_cache_key,
         "reasoning": {"effort": None, "summary": None, **_dumped(request.reasoning)},
         "safety_identifier": request.safety_identifier,
-        # The tier asked for until the backend reports the one that served it (services/translator/stream.py).
+        # The tier asked for until the backend reports the one that served it (shared/domain/stream.py).
         "service_tier": request.service_tier if request.service_tier not in (None, "auto") else "default",
         "store": request.store,
         # OpenAI reports the sampling values in effect, its defaults included.

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.store.repository import responses
+from shared.readmodel.repository import responses
 
 Doc = dict[str, Any]
 

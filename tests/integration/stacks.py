@@ -20,6 +20,17 @@ from deploy.local.stack import REPO_ROOT, ConfigSource, Stack
 T = TypeVar("T")
 
 
+def one_model(key_env: str, project: str, **extra: object) -> Callable[[str], dict]:
+    """The config most module stacks need: model ``m1`` on the mock LLM and one static key, whose value
+    is in the environment variable ``key_env``, for ``project``; ``extra`` adds top-level settings."""
+
+    def config(mock_url: str) -> dict:
+        model = {"name": "m1", "api_base": f"{mock_url}/v1", "model": "mock-1"}
+        return {"models": [model], "api_keys": [{"key_env": key_env, "project": project}], **extra}
+
+    return config
+
+
 @contextmanager
 def module_stack(
     tmp_path_factory: pytest.TempPathFactory,

@@ -19,19 +19,12 @@ from services.worker import logged
 from shared import consumers, eventlog, subjects
 from shared.events import ResponseStreamed
 
-from .stacks import module_stack, until
+from .stacks import module_stack, one_model, until
 
 KEY = "sk-faults"
 DEADLINE_S = 4
 TTL_S = 3600
 SLOW = {"content": "a b c d e f g h i j k l m n o p", "chunk_chars": 2, "delay_s": 0.1}
-
-
-def _config(mock_url: str) -> dict:
-    return {
-        "models": [{"name": "m1", "api_base": f"{mock_url}/v1", "model": "mock-1"}],
-        "api_keys": [{"key_env": "FAULTS_KEY", "project": "faults"}],
-    }
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +37,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mock_url: str) -> Iterator[S
         "RESPONSE_TTL_S": str(TTL_S),
         "STREAM_BUFFER_MSGS": "50",  # a stalled client overflows it at once
     }
-    with module_stack(tmp_path_factory, mock_url, "faults", config=_config, env=env) as running:
+    with module_stack(
+        tmp_path_factory, mock_url, "faults", config=one_model("FAULTS_KEY", "faults"), env=env
+    ) as running:
         yield running
 
 

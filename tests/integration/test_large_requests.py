@@ -19,7 +19,7 @@ from shared import eventlog, subjects
 from shared.events import ResponseRequested
 from shared.request_model import ResponseCreateRequest
 
-from .stacks import module_stack
+from .stacks import module_stack, one_model
 
 KEY = "sk-large"
 MB = 1_000_000
@@ -27,16 +27,11 @@ MAX_BODY_BYTES = 16 * 1024 * 1024  # the gateway's default, which this stack kee
 SHORT = {"content": "ok"}  # the mock would otherwise echo megabytes back four characters at a time
 
 
-def _config(mock_url: str) -> dict:
-    return {
-        "models": [{"name": "m1", "api_base": f"{mock_url}/v1", "model": "mock-1"}],
-        "api_keys": [{"key_env": "LARGE_KEY", "project": "large"}],
-    }
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, mock_url: str) -> Iterator[Stack]:
-    with module_stack(tmp_path_factory, mock_url, "large", config=_config, env={"LARGE_KEY": KEY}) as running:
+    with module_stack(
+        tmp_path_factory, mock_url, "large", config=one_model("LARGE_KEY", "large"), env={"LARGE_KEY": KEY}
+    ) as running:
         yield running
 
 

@@ -27,7 +27,7 @@ from shared import deadletter, subjects
 from shared.events import ChatCallRequested, ResponseRequested
 from shared.request_model import ResponseCreateRequest
 
-from .stacks import module_stack
+from .stacks import module_stack, one_model
 
 KEY = "sk-poison"
 TENANT = "poison"  # the key's project
@@ -37,18 +37,16 @@ LOG_GROWTH_LIMIT = 100_000
 WAIT_S = 90.0  # a bound on waiting for the pipeline to settle, not a timing assertion
 
 
-def _config(mock_url: str) -> dict:
-    return {
-        "models": [{"name": "m1", "api_base": f"{mock_url}/v1", "model": "mock-1"}],
-        "api_keys": [{"key_env": "POISON_KEY", "project": TENANT}],
-        "retry": {"attempts": 2, "backoff_s": 0.05},
-    }
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, mock_url: str) -> Iterator[Stack]:
     env = {"POISON_KEY": KEY, "PROJECTION_WAIT_S": "1", "REQUEST_DEADLINE_S": "20"}
-    with module_stack(tmp_path_factory, mock_url, "poison", config=_config, env=env) as running:
+    with module_stack(
+        tmp_path_factory,
+        mock_url,
+        "poison",
+        config=one_model("POISON_KEY", TENANT, retry={"attempts": 2, "backoff_s": 0.05}),
+        env=env,
+    ) as running:
         yield running
 
 

@@ -12,18 +12,11 @@ import pytest
 from deploy.local.stack import Stack
 from shared import subjects
 
-from .stacks import module_stack, until
+from .stacks import module_stack, one_model, until
 
 KEY = "sk-sweeper"
 DEADLINE_S = 2
 GRACE_S = 1
-
-
-def _config(mock_url: str) -> dict:
-    return {
-        "models": [{"name": "m1", "api_base": f"{mock_url}/v1", "model": "mock-1"}],
-        "api_keys": [{"key_env": "SWEEPER_KEY", "project": "sweeper"}],
-    }
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +27,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mock_url: str) -> Iterator[S
         "SWEEP_GRACE_S": str(GRACE_S),
         "SWEEP_INTERVAL_S": "0.5",
     }
-    with module_stack(tmp_path_factory, mock_url, "sweeper", config=_config, env=env) as running:
+    with module_stack(
+        tmp_path_factory, mock_url, "sweeper", config=one_model("SWEEPER_KEY", "sweeper"), env=env
+    ) as running:
         yield running
 
 

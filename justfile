@@ -23,6 +23,10 @@ test *args:
 unit *args:
     pytest -q tests/unit "$@"
 
+# Run the contract tests only: the store's adapters against a real nats-server and the MongoDB stand-in
+contract *args:
+    pytest -q tests/contract "$@"
+
 # Run the integration tests only: they start their own stack on free ports
 integration *args:
     pytest -q tests/integration "$@"

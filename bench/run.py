@@ -3,6 +3,7 @@ it, stop it; return the results as the dict the report prints and writes."""
 
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import secrets
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import litellm_proxy, procs, scenarios, stats
+from bench import litellm_proxy, postgres, procs, scenarios, stats
 from bench.load import Target, run_cell
 from bench.report import Results, goals
 from bench.soak import SoakPlan, soak
@@ -163,25 +164,51 @@ def _gateway(plan: Plan, mock: Process, hold: Process, results: Results, cells: 
             results["soak"] = _guarded("soak", soak(target, plan.soak, _progress))
 
 
-def _litellm(plan: Plan, mock: Process, results: Results, cells: list[stats.Cell]) -> None:
+def _litellm(
+    plan: Plan, mock: Process, results: Results, cells: list[stats.Cell], *, database: bool = False
+) -> None:
+    """LiteLLM stateless, or (``database``) with PostgreSQL, where its ``previous_response_id`` works."""
     assert mock.url
+    name = "litellm-db" if database else "litellm"
     key = "sk-bench-" + secrets.token_hex(16)
-    process = litellm_proxy.start(MODEL, f"{mock.url}/v1", key, plan.work_dir)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        pids: dict[str, int] = {"mock": mock.pid or 0}
+        database_url = None
+        if database:  # the client first: where it cannot be had, no server is started for nothing
+            litellm_proxy.ensure_venv(plan.work_dir / "litellm-install.log")
+            litellm_proxy.ensure_database_client(plan.work_dir / "litellm-install.log")
+            server, database_url = postgres.start(plan.work_dir)
+            cleanup.callback(server.stop)
+            pids["postgres"] = server.pid or 0
+        process = litellm_proxy.start(MODEL, f"{mock.url}/v1", key, plan.work_dir, database_url=database_url)
+        cleanup.callback(process.stop)
         results["meta"]["litellm_version"] = litellm_proxy.version()
         assert process.url
-        target = Target(
-            "litellm",
-            process.url,
-            "responses",
-            MODEL,
-            {"litellm": process.pid or 0, "mock": mock.pid or 0},
-            key,
-        )
+        target = Target(name, process.url, "responses", MODEL, {"litellm": process.pid or 0, **pids}, key)
         _verify(target)
+        if database:
+            _verify_chain(target)
         _measure(target, plan, cells)
-    finally:
-        process.stop()
+
+
+def _verify_chain(target: Target) -> None:
+    """A second turn by ``previous_response_id`` must be answered: what the database is there for."""
+
+    async def check() -> None:
+        connection = await target.connect()
+        try:
+            first = await asyncio.wait_for(connection.post(target.path, target.body(False)), 30)
+            if problem := target.failure(False, first):
+                raise StackError(f"{target.name} first turn: {problem}")
+            previous = json.loads(first.body)["id"]
+            body = target.body(False, previous_response_id=previous)
+            second = await asyncio.wait_for(connection.post(target.path, body), 30)
+            if problem := target.failure(False, second):
+                raise StackError(f"{target.name} previous_response_id: {problem}")
+        finally:
+            connection.close()
+
+    asyncio.run(check())
 
 
 def _meta(plan: Plan) -> dict[str, Any]:
@@ -227,6 +254,7 @@ def run(plan: Plan) -> Results:
             "direct": lambda: _direct(plan, mock, cells),
             "gateway": lambda: _gateway(plan, mock, hold, results, cells),
             "litellm": lambda: _litellm(plan, mock, results, cells),
+            "litellm-db": lambda: _litellm(plan, mock, results, cells, database=True),
         }
         for name in plan.targets:
             _progress(f"{name}:")

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pydantic_core
 
 from shared.config import Deployment
 from shared.errors import (
@@ -54,14 +55,16 @@ async def stream_chat(
     """Yield the parsed ``chat.completion.chunk`` objects of one streamed call.
 
     Raises ``BackendFailed`` (or ``ContextLengthExceeded``) when the backend refuses or breaks off."""
-    headers = {}
+    headers = {"Content-Type": "application/json"}
     key = os.environ.get(deployment.api_key_env) if deployment.api_key_env else None
     if key:
         headers["Authorization"] = f"Bearer {key}"
     url = deployment.api_base.rstrip("/") + "/chat/completions"
+    # Encoded by pydantic-core rather than httpx's json.dumps: a long chain's body is all history.
+    content = pydantic_core.to_json(body)
     try:
         async with client.stream(
-            "POST", url, json=body, headers=headers, timeout=deployment.timeout_s
+            "POST", url, content=content, headers=headers, timeout=deployment.timeout_s
         ) as reply:
             if reply.status_code >= 400:
                 raise backend_error(reply.status_code, await _error_body(reply), secrets=[key or ""])

@@ -5,6 +5,7 @@ named by ``GATEWAY_CONFIG``. A key's *value* lives only in the environment varia
 so neither the file nor any event holds a secret.
 """
 
+import ipaddress
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from shared.domain import builtin_tools, mcp_urls
 from shared.sealing import MasterKeys, master_keys_from
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "local" / "gateway.yaml"
@@ -52,6 +54,10 @@ class Deployment(BaseModel):
     cached_input_cost_per_mtok: float | None = None
     # Send the request's `service_tier` on (OpenAI, Groq...); false for a backend that refuses the field.
     forward_service_tier: bool = True
+    # The vendor fields (a request's `extra_body`) this backend accepts. None: every vendor field is
+    # forwarded. A list: the api refuses a request for this model naming any other (400
+    # `unsupported_parameter`), and a fallback deployment is sent only the fields on its own list.
+    extra_fields: list[str] | None = None
 
 
 class ClientKey(BaseModel):
@@ -86,6 +92,89 @@ class CooldownPolicy(BaseModel):
     seconds: float = Field(default=30.0, ge=0)
 
 
+class McpPolicy(BaseModel):
+    """Which remote MCP servers a request's ``mcp`` tools may name (``shared/domain/mcp_urls.py``
+    says how a pattern matches). None by default: a gateway that connects wherever a client says is
+    an SSRF hole, so the operator opts servers in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # URL patterns: "https://mcp.example.com/mcp", "https://*.example.com/*", "http://127.0.0.1:*/mcp".
+    allowed_servers: list[str] = []
+    # Private, loopback or link-local networks (CIDR) an allowed server may resolve to; any other
+    # address that is not public is refused.
+    allowed_networks: list[str] = []
+    # Bounds every step with a server: connect, list the tools, one call.
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _readable(self) -> "McpPolicy":
+        try:
+            self.patterns()
+            self.networks()
+        except ValueError as error:
+            raise ValueError(f"mcp: {error}") from None
+        return self
+
+    def patterns(self) -> list[mcp_urls.Pattern]:
+        return [mcp_urls.pattern(text) for text in self.allowed_servers]
+
+    def networks(self) -> list[mcp_urls.Network]:
+        return [ipaddress.ip_network(text, strict=False) for text in self.allowed_networks]
+
+
+class WebSearchConfig(BaseModel):
+    """The search provider ``web_search`` tools run on (services/worker/builtin/search.py): a SearXNG
+    instance (its JSON API, ``format=json`` enabled in its settings) or Tavily's API. A key's value
+    lives only in the variable or file named here, never in the config, an event or a log."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: Literal["searxng", "tavily"]
+    # SearXNG: the instance's base URL (required). Tavily: defaults to https://api.tavily.com.
+    url: str | None = None
+    api_key_env: str | None = None
+    api_key_file: Path | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> "WebSearchConfig":
+        if self.provider == "searxng" and not self.url:
+            raise ValueError("tools.web_search: provider searxng needs its url")
+        if self.provider == "tavily" and not (self.api_key_env or self.api_key_file):
+            raise ValueError("tools.web_search: provider tavily needs api_key_env or api_key_file")
+        return self
+
+
+class BuiltinTools(BaseModel):
+    """Built-in tools the gateway runs (README, Built-in tools). A request naming a hosted tool type the
+    gateway cannot run is refused with a 400, unless ``unsupported`` says to drop that type (then the
+    tool is echoed but never offered to the model, and counted in metrics)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    web_search: WebSearchConfig | None = None
+    unsupported: dict[str, Literal["refuse", "drop"]] = {}
+    # Chat calls one response's tool loop may make; the last is offered no built-in tool, so it answers.
+    max_steps: int = Field(default=8, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _known_types(self) -> "BuiltinTools":
+        if unknown := sorted(set(self.unsupported) - builtin_tools.HOSTED_TYPES):
+            raise ValueError(f"tools.unsupported names no built-in tool type: {unknown}")
+        return self
+
+    def dropped(self) -> frozenset[str]:
+        return frozenset(kind for kind, rule in self.unsupported.items() if rule == "drop")
+
+
+def runnable_tool_types(config: "GatewayConfig") -> frozenset[str]:
+    """The built-in tool types this gateway runs as configured: web search with a provider, MCP with
+    an allow-list of servers."""
+    web = builtin_tools.WEB_SEARCH_TYPES if config.tools.web_search else frozenset()
+    return web | ({"mcp"} if config.mcp.allowed_servers else frozenset())
+
+
 class GatewayConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -100,6 +189,8 @@ class GatewayConfig(BaseModel):
     fallbacks: dict[str, list[str]] = {}
     retry: RetryPolicy = RetryPolicy()
     cooldown: CooldownPolicy = CooldownPolicy()
+    mcp: McpPolicy = McpPolicy()
+    tools: BuiltinTools = BuiltinTools()
 
     @model_validator(mode="before")
     @classmethod
@@ -207,6 +298,24 @@ def check_backend_keys(config: GatewayConfig, environ: Mapping[str, str]) -> Non
         {d.api_key_env for d in config.models if d.api_key_env and not environ.get(d.api_key_env)}
     ):
         raise ConfigError(f"backend key variables are unset or empty: {', '.join(missing)}")
+
+
+def tool_api_key(config: WebSearchConfig, environ: Mapping[str, str]) -> str | None:
+    """The search provider's key, from its variable or file; ``ConfigError`` when one is named but
+    unset or empty, so a worker fails at start rather than at a client's first search."""
+    if config.api_key_env:
+        if not (value := environ.get(config.api_key_env, "").strip()):
+            raise ConfigError(f"tools.web_search: the key variable {config.api_key_env} is unset or empty")
+        return value
+    if config.api_key_file:
+        try:
+            value = config.api_key_file.read_text().strip()
+        except OSError as error:
+            raise ConfigError(f"tools.web_search: the key file cannot be read ({error.strerror})") from None
+        if not value:
+            raise ConfigError("tools.web_search: the key file is empty")
+        return value
+    return None
 
 
 def master_keys() -> MasterKeys:

@@ -61,6 +61,71 @@ class ChatCallRequested(Event):
     affinity: str | None = None
     # Copied from ResponseRequested: the managed key (id, never the key) the usage is billed to.
     key_id: str | None = None
+    # The names of the request's vendor fields (in ``chat``): a deployment with an ``extra_fields``
+    # list is sent only those on it.
+    vendor_fields: list[str] = []
+    # include: ["reasoning.encrypted_content"]: reasoning items carry their text sealed for the
+    # client to hand back (shared/reasoning_blobs.py).
+    encrypted_reasoning: bool = False
+    # Where the response's built-in tool loop stands (services/worker/toolsteps.py).
+    loop: "ToolLoop" = Field(default_factory=lambda: ToolLoop())
+
+
+class HostedTool(BaseModel):
+    """A function the model is offered that stands for a built-in tool: the Responses tool type and
+    the tool's entry as the client sent it (its filters, user location, server...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    tool: dict[str, Any] = {}
+    # The request's `include` values about this tool (web_search_call.action.sources).
+    include: list[str] = []
+
+
+class ToolLoop(BaseModel):
+    """A chat call's place in its response's built-in tool loop: which step it is (0: the first; a
+    later one's ``response`` holds the output of the steps before it), the functions standing for
+    built-in tools the gateway runs, the built-in calls run so far (for ``max_tool_calls``), the chat
+    usage and cost of the earlier steps (the terminal event adds them up), and the pages searches
+    found ({url, title}), which the answer's ``url_citation`` annotations may cite."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: int = 0
+    hosted: dict[str, HostedTool] = {}
+    calls_made: int = 0
+    usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    sources: list[dict[str, str]] = []
+
+
+class HostedCall(BaseModel):
+    """A call the model made to a hosted function, as its chat ``tool_calls`` entry had it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    call_id: str
+    name: str
+    arguments: str = ""
+
+
+class ToolCallsRequested(Event):
+    """Built-in tool calls for the gateway to run before the response's next chat call (worker →
+    worker, on the chat call subject: every step of the loop is a durable message, so a crash between
+    two steps loses nothing). Once they ran, ``next_call`` goes out with their results appended to its
+    messages, or, with ``end_after``, the response ends (the same turn called the client's functions)."""
+
+    type: Literal["gateway.tools.requested"] = "gateway.tools.requested"
+    calls: list[HostedCall]
+    # The chat assistant message that made the calls, to precede their results in the next call.
+    assistant: dict[str, Any] | None = None
+    end_after: bool = False
+    # Its `response` is the Response as the step begins, `sequence_start` the step's first number.
+    next_call: ChatCallRequested
+
+
+ChatCallRequested.model_rebuild()
 
 
 class ResponseCancelRequested(Event):
@@ -103,6 +168,18 @@ StreamEventType = Literal[
     "response.reasoning_summary_part.done",
     "response.reasoning_summary_text.delta",
     "response.reasoning_summary_text.done",
+    "response.output_text.annotation.added",
+    "response.web_search_call.in_progress",
+    "response.web_search_call.searching",
+    "response.web_search_call.completed",
+    "response.mcp_list_tools.in_progress",
+    "response.mcp_list_tools.completed",
+    "response.mcp_list_tools.failed",
+    "response.mcp_call_arguments.delta",
+    "response.mcp_call_arguments.done",
+    "response.mcp_call.in_progress",
+    "response.mcp_call.completed",
+    "response.mcp_call.failed",
     "error",
 ]
 
@@ -153,8 +230,69 @@ class ResponseStreamed(Event):
         )
 
 
+# Conversations -------------------------------------------------------------------------------------
+# A conversation's events name it in the envelope's ``response_id``: the log scopes subjects, data keys
+# and claim checks by that id, so a conversation is sealed, deleted and erased as a response is.
+
+
+class ConversationEvent(Event):
+    # Who acted (a key's id, never the key), for the audit trail.
+    key_id: str | None = None
+
+    @property
+    def conversation_id(self) -> str:
+        return self.response_id
+
+
+class ConversationCreated(ConversationEvent):
+    """A client created a conversation, with its first items (ids given) and metadata (api → store)."""
+
+    type: Literal["gateway.conversation.created"] = "gateway.conversation.created"
+    created_at: int
+    items: list[dict[str, Any]] = []
+    metadata: dict[str, str] = {}
+
+
+class ConversationUpdated(ConversationEvent):
+    """The owner replaced a conversation's metadata (api → store)."""
+
+    type: Literal["gateway.conversation.updated"] = "gateway.conversation.updated"
+    metadata: dict[str, str]
+
+
+class ConversationItemsAdded(ConversationEvent):
+    """The owner appended items (ids given) to a conversation (api → store). A response's turn is not
+    logged again: the store appends it from the response's own request and end."""
+
+    type: Literal["gateway.conversation.items_added"] = "gateway.conversation.items_added"
+    items: list[dict[str, Any]]
+
+
+class ConversationItemDeleted(ConversationEvent):
+    """The owner removed one item from a conversation (api → store)."""
+
+    type: Literal["gateway.conversation.item_deleted"] = "gateway.conversation.item_deleted"
+    item_id: str
+
+
+class ConversationDeleted(ConversationEvent):
+    """The owner deleted a conversation (api → store); its responses stay, as with OpenAI."""
+
+    type: Literal["gateway.conversation.deleted"] = "gateway.conversation.deleted"
+
+
 LoggedEvent = Annotated[
-    ResponseRequested | ChatCallRequested | ResponseCancelRequested | ResponseDeleted | ResponseStreamed,
+    ResponseRequested
+    | ChatCallRequested
+    | ToolCallsRequested
+    | ResponseCancelRequested
+    | ResponseDeleted
+    | ResponseStreamed
+    | ConversationCreated
+    | ConversationUpdated
+    | ConversationItemsAdded
+    | ConversationItemDeleted
+    | ConversationDeleted,
     Field(discriminator="type"),
 ]
 

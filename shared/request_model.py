@@ -175,6 +175,55 @@ class CompactionItem(_Open):
     id: str | None = None
 
 
+# Items of MCP tools, which the gateway runs (shared/domain/mcp.py): a client hands them back (a stateless
+# client, or one answering an approval request), and the model reads them, so they are typed.
+
+
+class McpListedTool(_Open):
+    name: str
+    input_schema: dict[str, Any]
+    description: str | None = None
+    annotations: dict[str, Any] | None = None
+
+
+class McpListToolsItem(_Open):
+    type: Literal["mcp_list_tools"]
+    id: str
+    server_label: str
+    tools: list[McpListedTool]
+    error: str | None = None
+
+
+class McpApprovalRequestItem(_Open):
+    type: Literal["mcp_approval_request"]
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+
+
+class McpApprovalResponseItem(_Open):
+    # OpenAI's schema also lists `request_id` as required, but neither its SDK nor the Agents SDK sends it.
+    type: Literal["mcp_approval_response"]
+    approval_request_id: str
+    approve: bool
+    id: str | None = None
+    reason: str | None = None
+
+
+class McpCallItem(_Open):
+    type: Literal["mcp_call"]
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+    output: str | None = None
+    # OpenAI's MCPToolCallError object; an older form was its message.
+    error: str | dict[str, Any] | None = None
+    status: Literal["in_progress", "completed", "incomplete", "calling", "failed"] | None = None
+    approval_request_id: str | None = None
+
+
 # Items of OpenAI's hosted tools, with the fields its schema requires. No Chat Completions backend can
 # act on them: they are kept in the stored input, as clients replay them, but not forwarded.
 _HOSTED_ITEMS = {
@@ -195,10 +244,6 @@ _HOSTED_ITEMS = {
         "shell_call_output": ("call_id", "output"),
         "apply_patch_call": ("call_id", "status", "operation"),
         "apply_patch_call_output": ("call_id", "status"),
-        "mcp_list_tools": ("id", "server_label", "tools"),
-        "mcp_approval_request": ("id", "server_label", "name", "arguments"),
-        "mcp_approval_response": ("request_id", "approve", "approval_request_id"),
-        "mcp_call": ("id", "server_label", "name", "arguments"),
         "custom_tool_call": ("call_id", "name", "input"),
         "custom_tool_call_output": ("call_id", "output"),
         "compaction_trigger": (),
@@ -222,6 +267,10 @@ InputItem = _tagged(
         "reasoning": ReasoningItem,
         "item_reference": ItemReference,
         "compaction": CompactionItem,
+        "mcp_list_tools": McpListToolsItem,
+        "mcp_approval_request": McpApprovalRequestItem,
+        "mcp_approval_response": McpApprovalResponseItem,
+        "mcp_call": McpCallItem,
         **_HOSTED_ITEMS,
     },
     tag=_item_tag,
@@ -265,9 +314,36 @@ class ComputerUsePreviewTool(_Open):
     display_height: int = Field(ge=0, le=MAX_COUNT)
 
 
+class McpToolFilter(_Open):
+    """Which of an MCP server's tools a rule applies to: those named, those (not) read-only by the
+    server's ``readOnlyHint``; a filter naming neither matches every tool."""
+
+    tool_names: list[str] | None = None
+    read_only: bool | None = None
+
+
+class McpApprovalFilter(_Open):
+    always: McpToolFilter | None = None
+    never: McpToolFilter | None = None
+
+
 class McpTool(_Open):
+    """A remote MCP server the gateway runs tools of (``shared/domain/mcp.py``). Whether its
+    ``server_url`` may be reached is the api's check (``shared/mcp_guard.py``), which needs the config."""
+
     type: Literal["mcp"]
-    server_label: str
+    server_label: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    server_url: str | None = None
+    server_description: str | None = None
+    # Sent to the server; never echoed, logged in the clear, or stored (``shared/domain/mcp.py``).
+    headers: dict[str, str] | None = None
+    authorization: str | None = None
+    allowed_tools: list[str] | McpToolFilter | None = None
+    require_approval: Literal["always", "never"] | McpApprovalFilter | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The tool as the Response echoes it and events carry it: without the client's secrets."""
+        return self.model_dump(mode="json", exclude_none=True, exclude={"headers", "authorization"})
 
 
 class CodeInterpreterTool(_Open):
@@ -281,10 +357,13 @@ class CustomTool(_Open):
 
 
 class NamespaceTool(_Open):
+    """Function and custom tools grouped under one name (Codex's sub-agent tools). A chat backend
+    knows no namespaces: its functions are offered under a joined name (``shared/domain/tools.py``)."""
+
     type: Literal["namespace"]
     name: str = Field(min_length=1)
     description: str
-    tools: list[dict[str, Any]] = Field(min_length=1)
+    tools: list[_tagged({"function": FunctionTool, "custom": CustomTool})] = Field(min_length=1)
 
 
 # Hosted tools the schema requires nothing more of than their type.
@@ -436,11 +515,13 @@ MetadataValue = Annotated[str, StringConstraints(max_length=512)]
 # The request -----------------------------------------------------------------------------------------
 
 
+class ConversationRef(_Open):
+    id: str = Field(min_length=1)
+
+
 # OpenAI parameters for features this gateway does not run: refused with a 400 that says so, never
 # ignored (the client would believe it ran) nor forwarded (a strict backend would refuse the call).
 UNSUPPORTED_FIELDS = {
-    "conversation": "The Conversations API is not supported by this gateway yet; chain turns with "
-    "'previous_response_id'.",
     "prompt": "Stored prompt templates are not supported by this gateway; send 'instructions' and 'input'.",
     "context_management": "Server-side context management is not supported by this gateway; use "
     "'truncation' or POST /v1/responses/compact.",
@@ -473,6 +554,8 @@ class ResponseCreateRequest(_Open):
     input: str | list[InputItem] | None = None
     instructions: str | None = None
     previous_response_id: str | None = None
+    # A conversation's id, or {"id": ...}: its items are the turn's history, and the turn is appended.
+    conversation: Annotated[str, StringConstraints(min_length=1)] | ConversationRef | None = None
     store: bool = True
     stream: bool = False
     background: bool = False
@@ -511,6 +594,10 @@ class ResponseCreateRequest(_Open):
         if isinstance(self.input, str):
             return [MessageItem(role="user", content=self.input)]
         return list(self.input)
+
+    def conversation_id(self) -> str | None:
+        """The id ``conversation`` names, in either of its forms."""
+        return self.conversation.id if isinstance(self.conversation, ConversationRef) else self.conversation
 
     def extra_fields(self) -> dict[str, Any]:
         """Top-level fields outside OpenAI's schema: vendor options for the backend."""

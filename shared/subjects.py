@@ -10,14 +10,19 @@ One JetStream stream, ``RESPONSES``, holds the log. Each response has its own su
     resp.<id>.deleted     ResponseDeleted     api        -> store
     resp.<id>.cancel      ResponseCancelRequested  api   -> every worker (core subscription)
 
+A conversation's events are below ``conv.<conversation_id>``, one subject per kind::
+
+    conv.<id>.<kind>      Conversation*       api        -> store   (created, updated, items_added, ...)
+
 Core NATS (not stored) carries what is only a signal:
 
-    notify.projected.<id>  store -> api    the projection holds this response's terminal state
+    notify.projected.<id>  store -> api    the projection holds this response's terminal state (or,
+                                           for a conversation, the event whose ``event_id`` it names)
     health.<service>       api -> service  liveness ping, answered by any replica
 """
 
 STREAM = "RESPONSES"
-STREAM_SUBJECTS = ["resp.>"]
+STREAM_SUBJECTS = ["resp.>", "conv.>"]
 
 _STATE_SUFFIX = "state"
 _DELTA_SUFFIX = "delta"
@@ -58,6 +63,14 @@ def carries_response_event(subject: str) -> bool:
 def response_events(response_id: str) -> str:
     """Everything the client sees of one response: state and deltas, in log order."""
     return f"resp.{response_id}.*"
+
+
+def conversation_event(conversation_id: str, event_type: str) -> str:
+    """Where a conversation event is logged: ``gateway.conversation.created`` → ``conv.<id>.created``."""
+    return f"conv.{conversation_id}.{event_type.rsplit('.', 1)[-1]}"
+
+
+ALL_CONVERSATION_EVENTS = "conv.>"
 
 
 # What the store signals on ``projected`` besides a response's status: that it gave up on one of the

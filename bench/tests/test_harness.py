@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import mock_backend, report, scenarios, soak, stats
+from bench import mock_backend, profile, report, scenarios, soak, stats
 from bench.__main__ import parse_plan
 from bench.client import Connection, _ResponseParser
 from bench.load import Target, run_cell
@@ -144,20 +144,24 @@ def _results(ours_rps: float, theirs_rps: float, chain: dict | None) -> dict:
     def row(target: str, mode: str, conc: int, **figures: object) -> dict:
         return {"target": target, "mode": mode, "concurrency": conc, **figures}
 
+    cpu = {"api": 2.0, "store": 2.0, "mongo": 3.0, "nats": 0.5, "mock": 0.1, "loadgen": 0.2}
     return {
         "cells": [
-            row("gateway", "non-stream", 1, added_p50_ms=1.5),
-            row("gateway", "stream", 1, added_ttft_p50_ms=2.5),
-            row("gateway", "non-stream", 16, rps=ours_rps),
+            row("gateway", "non-stream", 1, added_p50_ms=4.5),
+            row("gateway", "stream", 1, added_ttft_p50_ms=5.5),
+            row("gateway", "non-stream", 16, rps=ours_rps, errors=0, cpu_ms_per_request=cpu),
             row("litellm", "non-stream", 16, rps=theirs_rps),
+            row("gateway", "non-stream", 64, rps=ours_rps, errors=3),
+            row("litellm", "non-stream", 64, rps=theirs_rps),
         ],
         "chain_depth": chain,
     }
 
 
 def test_goals_judge_each_measurement():
-    chain = {"depths": {"1": {"p50_ms": 10.0}, "100": {"p50_ms": 11.0}}}
-    results = _results(700.0, 70.0, chain)
+    chain = {"depths": {"1": {"p50_ms": 10.0}, "100": {"p50_ms": 12.5}}}
+    results = _results(300.0, 70.0, chain)
+    results["open_streams"] = {"peak_open": 1000, "kb_per_stream": 149.0}
     results["sporadic"] = {
         "gap_s": 6.0,
         "modes": {
@@ -170,15 +174,29 @@ def test_goals_judge_each_measurement():
     assert verdicts == {
         "added p50 latency, non-stream, c=1": True,
         "added time to first token p50, c=1": False,
-        "throughput vs LiteLLM, non-stream, c=16": True,
-        "throughput vs LiteLLM, stream, c=16": None,
+        "throughput vs litellm, non-stream, c=16, no errors": True,
+        "throughput vs litellm, stream, c=16, no errors": None,
+        "throughput vs litellm, non-stream, c=64, no errors": False,  # errors, however fast
+        "throughput vs litellm, stream, c=64, no errors": None,
+        "whole-system CPU per request, non-stream, c=16": True,  # 7.5 ms: mock and loadgen are outside
         "100-turn chain minus 1-turn chain, p50": True,
+        "1000 open streams, KB per stream": True,
         "after 6 s idle minus warm, non-stream, p50": True,
         "after 6 s idle minus warm, stream, p50": False,
         "soak: last window's throughput / first's": False,
     }
-    missing = report.goals(_results(600.0, 70.0, {"error": "boom"}))
-    assert [g["met"] for g in missing][2:] == [False, None, None, None, None, None]
+    system = next(g for g in report.goals(results) if g["goal"].startswith("whole-system"))
+    assert system["value"] == 7.5 and system["met"] is True
+    missing = report.goals(_results(200.0, 70.0, {"error": "boom"}))
+    assert [g["met"] for g in missing][2:4] == [False, None]
+    assert [g["met"] for g in missing][7:9] == [None, None]
+
+
+def test_goals_compare_with_each_litellm_measured():
+    results = _results(300.0, 70.0, None)
+    results["cells"].append({"target": "litellm-db", "mode": "non-stream", "concurrency": 16, "rps": 50.0})
+    names = [g["goal"] for g in report.goals(results) if g["goal"].startswith("throughput")]
+    assert len(names) == 8 and "throughput vs litellm-db, non-stream, c=16, no errors" in names
 
 
 def test_failed_cell_shows_in_table_instead_of_crashing():
@@ -230,3 +248,27 @@ def test_single_scenarios_run_alone_on_the_gateway():
     assert plan.sporadic == 0 and plan.soak == soak.SoakPlan(500, 900.0, 10.0, 16)
     full, _ = parse_plan(["--quick"])
     assert full.sporadic == 2 and full.soak is None and "litellm" in full.targets
+
+
+def test_top_frames_ranks_own_and_inclusive_samples():
+    raw = "\n".join(
+        [
+            "process 1;thread (0x1);main (a.py:1);work (a.py:5);encode (b.py:9) 6",
+            "process 1;thread (0x1);main (a.py:1);work (a.py:5) 2",
+            "process 1;thread (0x1);main (a.py:1);idle (c.py:3) 2",
+        ]
+    )
+    text = profile.top_frames(raw)
+    own, inclusive = text.split("inclusive")
+    assert text.startswith("10 busy samples")
+    assert own.index("60.0%  encode (b.py:9)") < own.index("20.0%  work (a.py:5)")
+    assert "100.0%  main (a.py:1)" in inclusive and "80.0%  work (a.py:5)" in inclusive
+    assert "thread" not in text and "process" not in text
+
+
+def test_single_scenario_flags_run_only_that_scenario_on_the_gateway():
+    chain, _ = parse_plan(["--chain"])
+    streams, _ = parse_plan(["--open-streams"])
+    assert chain.targets == streams.targets == ("gateway",)
+    assert chain.chain_depths == (1, 10, 100) and not chain.streams and not chain.concurrency
+    assert streams.streams == 1000 and not streams.chain_depths and not streams.sporadic

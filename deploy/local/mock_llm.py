@@ -18,6 +18,10 @@ user message as ``"echo: <text>"``. A scripted reply is a JSON object; every fie
                                  ``top_logprobs`` alternatives per token)
     abort_after    int           stream only: drop the connection after this many chunks
     service_tier   str | null    the tier the chunks report (default: the request's, as OpenAI does)
+    cite_results   bool          answer from the last tool message's web results (a model that read
+                                 them): ``content`` then a Markdown link to each result's URL
+
+The same server is a SearXNG stand-in for web search (``deploy/local/mock_search.py``: ``GET /search``).
 
 ``POST /tokenize`` answers like vLLM's: ``{"count"}`` for ``{"model", "messages"}``, counting words as
 the default usage does.
@@ -30,6 +34,7 @@ them, appear only there: the server logs no requests.
 import argparse
 import asyncio
 import json
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -41,6 +46,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from deploy.local import mock_search
 
 Reply = dict[str, Any]
 Chunk = dict[str, Any]
@@ -64,6 +71,16 @@ def _text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return ""
+
+
+_RESULT = re.compile(r"^\[\d+\] (?P<title>.*)\nURL: (?P<url>\S+)$", re.MULTILINE)
+
+
+def cited(messages: list[dict]) -> str:
+    """A sentence linking every web result the last tool message lists (as a model citing them would)."""
+    tools = [m for m in messages if m.get("role") == "tool"]
+    found = _RESULT.finditer(_text(tools[-1].get("content"))) if tools else iter(())
+    return " ".join(f"[{m['title']}]({m['url']})" for m in found)
 
 
 def _words(text: str | None) -> int:
@@ -199,12 +216,16 @@ class MockState:
     """The reply queue and the request log, shared by every request of one server."""
 
     def __init__(self, max_records: int = MAX_RECORDS) -> None:
+        self.search = mock_search.SearchState(max_records)
         self.replies: deque[Reply] = deque()
         self.records: deque[dict] = deque(maxlen=max_records)
         self.counter = 0
 
     def next_reply(self, body: dict) -> Reply:
-        return self.replies.popleft() if self.replies else default_reply(body)
+        reply = self.replies.popleft() if self.replies else default_reply(body)
+        if reply.get("cite_results"):
+            return {**reply, "content": (reply.get("content") or "") + cited(body.get("messages") or [])}
+        return reply
 
     def next_id(self) -> str:
         self.counter += 1
@@ -244,6 +265,7 @@ def create_app(state: MockState | None = None) -> Starlette:
     async def reset(_: Request) -> Response:
         state.replies.clear()
         state.records.clear()
+        state.search.clear()
         return JSONResponse({"reset": True})
 
     async def models(_: Request) -> Response:
@@ -259,6 +281,7 @@ def create_app(state: MockState | None = None) -> Starlette:
             Route("/_mock/script", script, methods=["POST"]),
             Route("/_mock/requests", requests, methods=["GET"]),
             Route("/_mock/reset", reset, methods=["POST"]),
+            *mock_search.routes(state.search),
         ]
     )
 
@@ -290,12 +313,22 @@ class MockLLM:
         self._http.post("/_mock/script", json={"replies": list(replies)}).raise_for_status()
 
     def requests(self) -> list[dict]:
-        response = self._http.get("/_mock/requests")
-        response.raise_for_status()
-        return response.json()
+        return self._get("/_mock/requests")
 
     def reset(self) -> None:
         self._http.post("/_mock/reset").raise_for_status()
+
+    def script_search(self, *replies: Reply) -> None:
+        self._http.post("/_mock/search/script", json={"replies": list(replies)}).raise_for_status()
+
+    def searches(self) -> list[dict]:
+        """The searches the SearXNG stand-in answered: query parameters and headers."""
+        return self._get("/_mock/search/requests")
+
+    def _get(self, path: str) -> list[dict]:
+        response = self._http.get(path)
+        response.raise_for_status()
+        return response.json()
 
     def close(self) -> None:
         self._http.close()

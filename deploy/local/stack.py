@@ -59,6 +59,10 @@ def repoint(config: dict, old_base: str, new_base: str) -> dict:
         else m
         for m in config.get("models", [])
     ]
+    search = (config.get("tools") or {}).get("web_search") or {}
+    if str(search.get("url", "")).startswith(old_base):  # the mock LLM is the local search provider too
+        search = {**search, "url": new_base + search["url"].removeprefix(old_base)}
+        return {**config, "models": models, "tools": {**config["tools"], "web_search": search}}
     return {**config, "models": models}
 
 

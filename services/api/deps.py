@@ -13,6 +13,7 @@ from services.api.keys import KeyRing
 from services.api.limits import Limiter
 from shared.config import GatewayConfig, Settings
 from shared.errors import PermissionDenied
+from shared.sealing import MasterKeys
 
 
 @dataclass
@@ -22,6 +23,8 @@ class Gateway:
     keys: KeyRing
     limiter: Limiter
     db: AsyncDatabase
+    # Opens the reasoning blobs stateless clients hand back (shared/reasoning_blobs.py).
+    master: MasterKeys | None = None
     nc: Client | None = None
     js: JetStreamContext | None = None
 

@@ -10,7 +10,7 @@ from faststream_fastapi import FastStreamAPI
 from services.api import errors, keys, limits, metrics
 from services.api.auth import static_keys
 from services.api.deps import Gateway
-from services.api.routes import admin, compact, health, input_tokens, models, responses
+from services.api.routes import admin, compact, conversations, health, input_tokens, models, responses
 from shared import bus
 from shared import mongo as mongo_client
 from shared.config import Settings, master_keys
@@ -37,6 +37,7 @@ def create_app(settings: Settings) -> FastStreamAPI:
         ),
         limiter=limits.Limiter(db[limits.COLLECTION], db[usage.COLLECTION]),
         db=db,
+        master=master,
     )
 
     @contextlib.asynccontextmanager
@@ -52,6 +53,6 @@ def create_app(settings: Settings) -> FastStreamAPI:
     app.state.gateway = gateway
     errors.install(app)
     app.add_middleware(metrics.Instrumented)
-    for module in (responses, input_tokens, compact, models, health, admin, metrics):
+    for module in (responses, input_tokens, compact, conversations, models, health, admin, metrics):
         app.include_router(module.router)
     return FastStreamAPI(broker, application=app)

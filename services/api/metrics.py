@@ -34,6 +34,11 @@ TIME_TO_FIRST_TOKEN = Histogram(
     "Streamed responses: from request to the first delta event sent",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+BUILTIN_TOOLS_DROPPED = Counter(
+    "gateway_builtin_tools_dropped",
+    "Built-in tools of requests the gateway did not run, as configured (tools.unsupported: drop)",
+    ["type"],
+)
 IN_FLIGHT = Gauge("gateway_http_requests_in_flight", "HTTP requests being answered")
 CONSUMER_PENDING = Gauge(
     "gateway_consumer_pending", "Messages not yet delivered to a service's durable consumer", ["durable"]

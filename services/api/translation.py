@@ -4,11 +4,13 @@ translator service uses, so a count or a compaction sees exactly what a real req
 
 from typing import Any
 
+from services.api import validation
 from services.api.deps import Gateway
+from shared import reasoning_blobs
 from shared.config import Deployment
 from shared.domain import requests
-from shared.errors import InvalidRequest, ModelNotFound
-from shared.readmodel import queries
+from shared.errors import InvalidRequest, ModelNotFound, NotFound
+from shared.readmodel import conversations, queries
 from shared.request_model import ResponseCreateRequest
 
 Doc = dict[str, Any]
@@ -33,13 +35,25 @@ async def previous_response(gateway: Gateway, tenant: str, previous_id: str) -> 
     return doc
 
 
-async def load_history(gateway: Gateway, tenant: str, previous_id: str | None) -> list[Doc]:
-    """The stored turns of the chain ending at ``previous_id``, oldest first."""
-    if previous_id is None:
+async def load_history(gateway: Gateway, tenant: str, request: ResponseCreateRequest) -> list[Doc]:
+    """What the request continues, oldest first: its conversation's items, or the stored turns of the
+    chain ending at its ``previous_response_id``."""
+    validation.check_one_history(request)
+    if (conversation_id := request.conversation_id()) is not None:
+        return await conversation_history(gateway, tenant, conversation_id)
+    if (previous_id := request.previous_response_id) is None:
         return []
     doc = await previous_response(gateway, tenant, previous_id)
     ids = [*doc.get("chain", []), previous_id]
     return await queries.get_chain_docs(gateway.db, tenant=tenant, ids=ids)
+
+
+async def conversation_history(gateway: Gateway, tenant: str, conversation_id: str) -> list[Doc]:
+    """The conversation named by ``conversation`` as a history; it must exist for this tenant."""
+    found = await conversations.history(gateway.db, tenant=tenant, conversation_id=conversation_id)
+    if found is None:
+        raise NotFound(f"Conversation with id '{conversation_id}' not found.", param="conversation")
+    return found
 
 
 async def chat_for(
@@ -58,4 +72,5 @@ async def chat_for(
         references=references,
         replay_reasoning=gateway.config.replay_reasoning,
         context_window=deployment.context_window if deployment else None,
+        open_reasoning=reasoning_blobs.opener(gateway.master, tenant) if gateway.master else None,
     )

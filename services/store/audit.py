@@ -22,24 +22,23 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from services.store import rebuild
 from shared import bus, erasure, eventlog, mongo, sealing, subjects
 from shared.config import ConfigError, Settings, master_keys
 from shared.datakeys import KeyDestroyed
-from shared.readmodel import repository
 
 # Fields of a message that carry content: shown by ``show`` (when they open), never exported.
 _CONTENT = frozenset(field for fields in eventlog.CONTENT_FIELDS.values() for field in fields)
 _IDLE_S = 2.0
 
 
-async def logged(js: JetStreamContext, subject: str, **start: Any) -> AsyncIterator[Any]:
-    """The raw messages of ``subject`` in log order, from ``start`` (a DeliverPolicy and its argument)
-    to the last one present now."""
-    sub = await js.subscribe(subject, stream=subjects.STREAM, ordered_consumer=True, **start)
+async def logged(js: JetStreamContext, subject: str, start: ConsumerConfig) -> AsyncIterator[Any]:
+    """The raw messages of ``subject`` in log order, from ``start`` (its deliver policy) to the last one
+    present now."""
+    sub = await js.subscribe(subject, stream=subjects.STREAM, ordered_consumer=True, config=start)
     try:
         while True:
             try:
@@ -66,7 +65,7 @@ def envelope(msg: Any) -> dict[str, Any]:
 async def show(js: JetStreamContext, response_id: str, *, with_content: bool) -> list[dict[str, Any]]:
     """One line per event of a response: its envelope, and its content while that can be read."""
     lines = []
-    async for msg in logged(js, f"resp.{response_id}.>", deliver_policy=DeliverPolicy.ALL):
+    async for msg in logged(js, f"resp.{response_id}.>", ConsumerConfig(deliver_policy=DeliverPolicy.ALL)):
         line = envelope(msg)
         if with_content:
             line["content"] = await _content(js, msg)
@@ -80,14 +79,14 @@ async def _content(js: JetStreamContext, msg: Any) -> Any:
     except KeyDestroyed:
         return "erased (the response's data key was destroyed)"
     fields = eventlog.CONTENT_FIELDS.get(type(event), ())
-    return {field: getattr(event, field) for field in fields} or None
+    return event.model_dump(mode="json", include=set(fields)) or None
 
 
 async def export(js: JetStreamContext, since: datetime, out: Any) -> int:
     """Write every envelope logged at or after ``since`` as JSON lines; returns how many."""
     written = 0
-    start = {"deliver_policy": DeliverPolicy.BY_START_TIME, "opt_start_time": since.isoformat()}
-    async for msg in logged(js, subjects.STREAM_SUBJECTS[0], **start):
+    start = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since.isoformat())
+    async for msg in logged(js, ">", start):
         out.write(json.dumps(envelope(msg), separators=(",", ":"), default=str) + "\n")
         written += 1
     return written
@@ -107,10 +106,8 @@ async def _erase(settings: Settings, project: str) -> int:
     try:
         keys = eventlog.data_keys(js)
         assert keys is not None  # sealing was just set up
-        erased = await erasure.erase_tenant(keys, repository.responses(client[settings.mongo_db]), project)
-        print(
-            json.dumps({"project": project, "erased_keys": erased.keys, "erased_responses": erased.responses})
-        )
+        erased = await erasure.erase_tenant(keys, client[settings.mongo_db], project)
+        print(json.dumps(erased.report()))
     finally:
         await client.close()
         await nc.close()

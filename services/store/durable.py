@@ -25,7 +25,12 @@ from shared import consumers, subjects
 log = logging.getLogger(__name__)
 
 DURABLE = "store"
-FILTER_SUBJECTS = [subjects.ALL_REQUESTED, subjects.ALL_STATE, subjects.ALL_DELETED]
+FILTER_SUBJECTS = [
+    subjects.ALL_REQUESTED,
+    subjects.ALL_STATE,
+    subjects.ALL_DELETED,
+    subjects.ALL_CONVERSATION_EVENTS,
+]
 # Outside the log's `resp.>`, which a deliver subject must not overlap.
 DELIVER_SUBJECT = "deliver.store"
 

@@ -11,19 +11,23 @@ left waiting for a projection that will never come.
 
 import json
 import logging
+from typing import Annotated, Any
 
 from faststream import AckPolicy
+from faststream._internal.context import Context
 from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats.message import NatsMessage as Delivered
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.store import conversations as conversation_turns
 from services.store import durable
 from shared import consumers, deadletter, eventlog, subjects
 from shared.bus import LOG
 from shared.datakeys import KeyDestroyed
-from shared.domain import projection
+from shared.domain import conversations, projection
 from shared.readmodel import repository
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,19 @@ DURABLE = durable.DURABLE
 # attempt's 5 s timeout) is ridden out; a longer one dead-letters the events it held up, which a
 # redrive or a rebuild (services/store/rebuild.py) projects later.
 REDELIVERY = consumers.Redelivery(max_deliver=20, first_delay_s=0.5, max_delay_s=30.0)
+
+
+class _InlineMessage(Context):
+    """FastStream hands a handler its ``NatsMessage`` through a context field whose ``use`` is sync,
+    and fast_depends runs every sync ``use`` in a worker thread: a thread hop per message, under load
+    more of the store's CPU than projecting the event (bench/profiles). An async ``use`` is awaited
+    in the loop."""
+
+    async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        return super().use(**kwargs)
+
+
+InlineMessage = Annotated[Delivered, _InlineMessage("message")]
 
 
 def consumer_config(concurrency: int) -> ConsumerConfig:
@@ -47,24 +64,33 @@ async def register(
     ttl_s: int,
     concurrency: int,
     usage_collection: AsyncCollection | None = None,
+    conversations_collection: AsyncCollection | None = None,
 ) -> None:
     """Subscribe the store; call once the broker is connected and before it starts (the durable is
-    made or brought up to date first). ``usage_collection`` None leaves usage unprojected."""
+    made or brought up to date first). ``usage_collection`` None leaves usage unprojected, and
+    ``conversations_collection`` None conversations."""
     config = consumer_config(concurrency)
     await durable.ensure(js, config)
     nc = broker.connection
+    projector = repository.Projector(collection, usage_collection=usage_collection, ttl_s=ttl_s)
 
     async def project_event(msg: NatsMessage) -> None:
         try:
             event = await eventlog.decode(js, msg)
         except KeyDestroyed:
             return  # its response was deleted (or expired) and its content erased: nothing to show
-        if projection.erases(event) and (keys := eventlog.data_keys(js)) is not None:
-            # Before the deletion is projected (and the api answers it): once DELETE returns, the
+        if conversations_collection is not None:
+            # While the event's data key exists (an unstored response's turn may need its request), and
+            # before the response's own write, so that its signal also means its turn is appended.
+            await conversation_turns.project(event, js=js, collection=conversations_collection)
+        erases = projection.erases(event) or conversations.erases(event)
+        if erases and (keys := eventlog.data_keys(js)) is not None:
+            # Before the deletion is signalled (and the api answers it): once DELETE returns, the
             # content is unreadable everywhere. The event itself is already open, so it still folds.
             await keys.destroy(event.tenant, event.response_id)
-        await repository.fold(event, collection=collection, usage_collection=usage_collection, ttl_s=ttl_s)
-        if (signal := projection.projected_signal(event)) is not None:
+        await projector.fold(event)
+        signal = projection.projected_signal(event) or conversations.projected_signal(event)
+        if signal is not None:
             await _signal(nc, event.response_id, signal)
 
     @broker.subscriber(
@@ -75,7 +101,7 @@ async def register(
         max_workers=concurrency,
         ack_policy=AckPolicy.MANUAL,
     )
-    async def on_event(msg: NatsMessage) -> None:
+    async def on_event(msg: InlineMessage) -> None:
         async def unstored(reason: str) -> None:
             await _tell_unstored(nc, msg.raw_message.subject)
 
@@ -100,6 +126,7 @@ async def _signal(nc: Client, response_id: str, signal: dict) -> None:
 
 
 def response_id_of(subject: str) -> str | None:
-    """The response a subject of the log belongs to (``resp.<id>.<kind>``), or None."""
+    """The response (or conversation) a subject of the log belongs to (``resp.<id>.<kind>``,
+    ``conv.<id>.<kind>``), or None."""
     parts = subject.split(".")
-    return parts[1] if len(parts) == 3 and parts[0] == "resp" else None
+    return parts[1] if len(parts) == 3 and parts[0] in ("resp", "conv") else None

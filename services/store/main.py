@@ -10,7 +10,7 @@ from services.store import handlers
 from services.store.sweeper import Sweeper
 from shared import bus, logs, mongo
 from shared.config import Settings, master_keys
-from shared.readmodel import repository, usage
+from shared.readmodel import conversations, repository, usage
 
 
 async def main() -> None:
@@ -25,6 +25,8 @@ async def main() -> None:
         await repository.ensure_indexes(collection)
         usage_collection = db[usage.COLLECTION]
         await usage.ensure_indexes(usage_collection)
+        conversations_collection = conversations.collection_of(db)
+        await conversations.ensure_indexes(conversations_collection)
         broker = bus.new_broker(settings, "store")
         js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
         await handlers.register(
@@ -33,6 +35,7 @@ async def main() -> None:
             collection=collection,
             ttl_s=settings.response_ttl_s,
             usage_collection=usage_collection,
+            conversations_collection=conversations_collection,
             concurrency=int(os.environ.get("STORE_CONCURRENCY", "64")),
         )
         sweeper = Sweeper(

@@ -1,6 +1,7 @@
 """Rebuilding the projection from the log: every event the store reads, from the first, folded into
 a fresh collection by the same rules the live store applies. Because those rules are idempotent and
-order-independent, each fetched batch is applied concurrently.
+order-independent, each fetched batch is folded in memory (``folded``) and applied as one bulk write
+per collection.
 
     python -m services.store.rebuild responses_rebuilt
 
@@ -15,6 +16,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import nats
 from nats.aio.msg import Msg
@@ -28,8 +30,10 @@ from services.store import durable
 from shared import bus, consumers, eventlog, mongo, subjects
 from shared.config import Settings, master_keys
 from shared.datakeys import KeyDestroyed
+from shared.domain.projection import Write
 from shared.events import Event
 from shared.readmodel import repository, usage
+from shared.readmodel.bulk import GroupWriter
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ async def rebuild(
     usage_target: AsyncCollection | None = None,
 ) -> int:
     """Fold the log into ``target`` (and usage into ``usage_target``), from its first event to the
-    last one present now, through the live store's own ``repository.fold``; returns how many events
+    last one present now, through the live store's own ``repository.Projector``; returns how many events
     were read. Content whose data key was destroyed stays erased: only its envelope's facts remain."""
     config = ConsumerConfig(
         filter_subjects=durable.FILTER_SUBJECTS,
@@ -56,6 +60,7 @@ async def rebuild(
         inactive_threshold=60.0,
     )
     sub = await js.pull_subscribe("", stream=subjects.STREAM, config=config)
+    projector = repository.Projector(target, usage_collection=usage_target, ttl_s=ttl_s)
     read = 0
     try:
         while True:
@@ -66,17 +71,55 @@ async def rebuild(
             read += len(batch)
             # Decoded together: each response's first event waits on a key-store read.
             decoded = await asyncio.gather(*(_event_of(js, msg) for msg in batch))
-            events = [e for e in decoded if e is not None]
-            await asyncio.gather(
-                *(
-                    repository.fold(e, collection=target, usage_collection=usage_target, ttl_s=ttl_s)
-                    for e in events
-                )
-            )
+            writes = [pair for e in decoded if e is not None for pair in projector.writes(e)]
+            # Folded in memory first, then each collection's writes of the batch in one bulk write.
+            await projector.apply(folded(writes))
             if batch[-1].metadata.num_pending == 0:
                 return read
     finally:
         await sub.unsubscribe()
+
+
+def folded(writes: list[tuple[GroupWriter, Write]]) -> list[tuple[GroupWriter, Write]]:
+    """Pure: a batch's writes with each document's states folded in memory: only its highest-ranked
+    state is kept, and with its request's write merged into one upsert. Written one by one they
+    would end in the same document, given what a rebuild holds: events in log order, into a fresh
+    collection, so no document has a state ranked above this batch's before its request comes.
+    A deletion, or any write other than a guarded ``$set`` upsert, is left as it is."""
+    kept: list[tuple[GroupWriter, Write]] = []
+    states: dict[tuple[int, Any], tuple[GroupWriter, Write]] = {}
+    requests: dict[tuple[int, Any], tuple[GroupWriter, Write]] = {}
+    for writer, write in writes:
+        key = (id(writer), write.filter.get("_id"))
+        if not write.upsert or set(write.update) - {"$set", "$setOnInsert"}:
+            kept.append((writer, write))
+        elif (rank := write.update["$set"].get("state_rank")) is not None:
+            if key not in states or _rank(states[key][1]) < rank:
+                states[key] = (writer, write)
+        elif key in requests:
+            kept.append((writer, write))
+        else:
+            requests[key] = (writer, write)
+    for key, (writer, request) in requests.items():
+        if (state := states.pop(key, None)) is None:
+            kept.append((writer, request))
+        else:
+            kept.append((writer, _merged(request, state[1])))
+    return kept + list(states.values())
+
+
+def _rank(write: Write) -> int:
+    return write.update["$set"]["state_rank"]
+
+
+def _merged(request: Write, state: Write) -> Write:
+    """One upsert doing what ``request`` then ``state`` do to a document without a higher state."""
+    updates = {**request.update.get("$set", {}), **state.update.get("$set", {})}
+    on_insert = {**request.update.get("$setOnInsert", {}), **state.update.get("$setOnInsert", {})}
+    update: dict[str, Any] = {"$set": updates}
+    if on_insert := {k: v for k, v in on_insert.items() if k not in updates}:
+        update["$setOnInsert"] = on_insert
+    return Write(filter={**request.filter, **state.filter}, update=update)
 
 
 async def differing_ids(live: AsyncCollection, rebuilt: AsyncCollection) -> list[str]:

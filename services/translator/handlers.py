@@ -15,14 +15,16 @@ from nats.js.api import ConsumerConfig, RawStreamMsg
 from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared import consumers, eventlog, subjects
+from shared import consumers, eventlog, reasoning_blobs, subjects
 from shared.bus import LOG
-from shared.config import GatewayConfig
-from shared.domain import requests, stream
+from shared.config import GatewayConfig, runnable_tool_types
+from shared.domain import builtin_tools, mcp, requests, stream
+from shared.domain.history import chain_items
 from shared.errors import GatewayError, InvalidRequest
-from shared.events import ChatCallRequested, Event, ResponseRequested, ResponseStreamed
+from shared.events import ChatCallRequested, Event, ResponseRequested, ResponseStreamed, ToolLoop
 from shared.ids import derived_id
-from shared.readmodel import queries
+from shared.readmodel import conversations, queries
+from shared.sealing import MasterKeys
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,13 @@ SERVER_ERROR = GatewayError("The server had an error while processing your reque
 
 
 def register(
-    broker: NatsBroker, *, js: JetStreamContext, db: AsyncDatabase, config: GatewayConfig, concurrency: int
+    broker: NatsBroker,
+    *,
+    js: JetStreamContext,
+    db: AsyncDatabase,
+    config: GatewayConfig,
+    master: MasterKeys,
+    concurrency: int,
 ) -> None:
     @broker.subscriber(
         subjects.ALL_REQUESTED,
@@ -55,7 +63,7 @@ def register(
         async def work() -> None:
             event = await _requested(js, msg)
             requested.append(event)
-            for out in await translate(event, db=db, config=config):
+            for out in await translate(event, db=db, config=config, master=master):
                 await eventlog.append(js, out)
 
         async def on_failure(reason: str) -> None:
@@ -105,26 +113,50 @@ async def fail_response(js: JetStreamContext, event: ResponseRequested) -> None:
         await eventlog.append(js, out)
 
 
-async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: GatewayConfig) -> list[Event]:
+async def translate(
+    event: ResponseRequested, *, db: AsyncDatabase, config: GatewayConfig, master: MasterKeys
+) -> list[Event]:
     """The chat call for a requested response, or, when its input cannot be translated, the events of
-    a response that failed before reaching any backend."""
+    a response that failed before reaching any backend. ``master`` opens the reasoning a stateless
+    client hands back (``shared/reasoning_blobs.py``)."""
     request = event.request
     response = requests.build_response(request, response_id=event.response_id, created_at=event.created_at)
-    history = await queries.get_chain_docs(db, tenant=event.tenant, ids=event.chain) if event.chain else []
+    history = await _history(event, db)
     wanted = requests.referenced_item_ids(request)
     references = await queries.find_items(db, tenant=event.tenant, item_ids=wanted) if wanted else {}
     deployment = config.deployment(request.model)
+    runnable = runnable_tool_types(config)
+    # A tool_choice forcing a built-in tool forces its function, on the first chat call only.
+    forced = builtin_tools.forces_hosted(request.tool_choice, request.tools, runnable=runnable)
     try:
         chat = requests.build_chat_request(
-            request,
+            request.model_copy(update={"tool_choice": "auto"}) if forced else request,
             history,
             references=references,
             replay_reasoning=config.replay_reasoning,
             context_window=deployment.context_window if deployment else None,
+            open_reasoning=reasoning_blobs.opener(master, event.tenant),
         )
     except InvalidRequest as error:
         # A non-stream client gets the 400 it would have had, had the api been able to see the problem.
         return failed_events(event, error, http_error={"status": error.status, **error.body()})
+    # Built-in tools the gateway runs are offered as functions; the worker runs the model's calls.
+    hosted = builtin_tools.offered(
+        request.tools, runnable=runnable, include=request.include, tool_choice=request.tool_choice
+    )
+    chat = builtin_tools.with_functions(chat, builtin_tools.chat_functions(hosted))
+    if forced:
+        chat = {**chat, "tool_choice": builtin_tools.forcing(builtin_tools.WEB_SEARCH_FUNCTION)}
+    first = None
+    if "mcp" in runnable:
+        current = [item.model_dump(mode="json", exclude_none=True) for item in request.input_items()]
+        try:
+            first = mcp.first_step(request.tools, [*chain_items(history), *current], current)
+        except ValueError as problem:
+            error = InvalidRequest(str(problem), param="input")
+            return failed_events(event, error, http_error={"status": error.status, **error.body()})
+        hosted = {**hosted, **first.hosted}
+        chat = builtin_tools.with_functions(chat, mcp.chat_functions(first.hosted))
     call = ChatCallRequested(
         event_id=derived_id("evt", event.response_id, "call"),
         response_id=event.response_id,
@@ -137,8 +169,20 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
         sequence_start=_sequence_start(event),
         affinity=event.affinity,
         key_id=event.key_id,
+        vendor_fields=list(request.extra_fields()),
+        encrypted_reasoning=reasoning_blobs.INCLUDE in request.include,
+        loop=ToolLoop(hosted=hosted),
     )
-    return [call]
+    # MCP servers to list, or approved calls to run, come before the first chat call.
+    return [mcp.begin(call, first) if first is not None else call]
+
+
+async def _history(event: ResponseRequested, db: AsyncDatabase) -> list[dict]:
+    """What the request continues: its conversation's items (the api saw the conversation; one deleted
+    since reads as empty), or the stored turns of its ``previous_response_id`` chain."""
+    if (conversation_id := event.request.conversation_id()) is not None:
+        return await conversations.history(db, tenant=event.tenant, conversation_id=conversation_id) or []
+    return await queries.get_chain_docs(db, tenant=event.tenant, ids=event.chain) if event.chain else []
 
 
 def failed_events(

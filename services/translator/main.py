@@ -25,6 +25,7 @@ async def main() -> None:
         js=js,
         db=mongo[settings.mongo_db],
         config=settings.gateway_config(),
+        master=master,
         concurrency=int(os.environ.get("TRANSLATOR_CONCURRENCY", "64")),
     )
     await consumers.update_durable(js, handlers.DURABLE, handlers.consumer_config())

@@ -13,7 +13,8 @@ the dead-letter stream."""
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Mapping
 
 import httpx
 from faststream import AckPolicy
@@ -21,14 +22,18 @@ from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
 
+from services.worker import toolsteps
+from services.worker.builtin.base import Executor
 from services.worker.deployments import Pool
 from services.worker.ledger import Superseded
-from services.worker.logged import JetStreamLog
+from services.worker.logged import JetStreamLog, Position
 from services.worker.runs import Run
-from shared import consumers, deadletter, eventlog, subjects
+from services.worker.toolsteps import ToolStep
+from shared import consumers, deadletter, eventlog, reasoning_blobs, subjects
 from shared.bus import LOG
 from shared.config import Settings
-from shared.events import ChatCallRequested, ResponseCancelRequested
+from shared.events import ChatCallRequested, ResponseCancelRequested, ToolCallsRequested
+from shared.sealing import MasterKeys
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +52,11 @@ async def register(
     settings: Settings,
     pool: Pool,
     client: httpx.AsyncClient,
+    master: MasterKeys,
     concurrency: int,
     ack_wait_s: float,
+    executors: Mapping[str, Executor] | None = None,
+    max_steps: int = 8,
 ) -> None:
     """``ack_wait_s`` bounds how long a call whose worker died waits before another replica takes it.
     Call before the broker starts: an existing durable consumer is brought up to this configuration
@@ -66,7 +74,10 @@ async def register(
         settings=settings,
         pool=pool,
         client=client,
+        master=master,
         heartbeat_s=min(ack_wait_s / 3, _MAX_HEARTBEAT_S),
+        executors=executors or {},
+        max_steps=max_steps,
     )
 
     @broker.subscriber(
@@ -101,55 +112,66 @@ class ChatCalls:
         settings: Settings,
         pool: Pool,
         client: httpx.AsyncClient,
+        master: MasterKeys,
         heartbeat_s: float,
+        executors: Mapping[str, Executor],
+        max_steps: int,
     ) -> None:
+        self._executors = executors
+        self._max_steps = max_steps
         self._log = log
+        self._master = master
         self._js = js
         self._settings = settings
         self._pool = pool
         self._client = client
         self._heartbeat_s = heartbeat_s
-        self._runs: dict[str, Run] = {}
+        self._runs: dict[str, Run | ToolStep] = {}
 
     async def exhausted(self, raw: RawStreamMsg, reason: str) -> None:
         """A call whose every delivery timed out (its workers died or stalled): end it failed."""
-        await Run(await self._call(raw)).abandon(log=self._log, message=GAVE_UP)
+        await Run(_chat_call(await self._call(raw))).abandon(log=self._log, message=GAVE_UP)
 
     def cancel(self, response_id: str) -> None:
         if run := self._runs.get(response_id):
             run.cancel()
 
     async def handle(self, msg: NatsMessage) -> None:
-        run: Run | None = None
+        run: Run | ToolStep | None = None
 
         async def work() -> None:
             nonlocal run
-            run = Run(await self._call(msg.raw_message))
+            step = await self._call(msg.raw_message)
+            run = ToolStep(step) if isinstance(step, ToolCallsRequested) else Run(step)
             async with _kept_in_progress(msg, every_s=self._heartbeat_s):
                 await self._serve(run, delivered=msg.raw_message.metadata.num_delivered)
 
         async def end_failed(reason: str) -> None:
             if run is not None:
-                await run.abandon(log=self._log, message=GAVE_UP)
+                await Run(run.call).abandon(log=self._log, message=GAVE_UP)
 
         await consumers.settle(msg, work, js=self._js, consumer=DURABLE, on_failure=end_failed)
 
-    async def _call(self, raw: object) -> ChatCallRequested:
+    async def _call(self, raw: object) -> ChatCallRequested | ToolCallsRequested:
         call = await eventlog.decode(self._js, raw)
-        if not isinstance(call, ChatCallRequested):
+        if not isinstance(call, ChatCallRequested | ToolCallsRequested):
             raise TypeError(f"a {type(call).__name__} on a chat call subject")
         return call
 
-    async def _serve(self, run: Run, *, delivered: int) -> None:
+    def _reasoning_sealer(self, call: ChatCallRequested) -> reasoning_blobs.Seal | None:
+        return reasoning_blobs.sealer(self._master, call.tenant) if call.encrypted_reasoning else None
+
+    async def _serve(self, run: Run | ToolStep, *, delivered: int) -> None:
         response_id = run.call.response_id
         after = None
         if delivered > 1:
             position = await self._log.position(response_id)
-            if position.ended:
+            if position.ended or await self._handed_on(run):
                 return
-            if position.output_begun:
+            if isinstance(run, Run) and _output_begun(run.call, position):
                 await run.abandon(log=self._log, message=STOPPED)
                 return
+            # A tool step runs again: the client has seen its items, the model not their results.
             after = position.last
         self._runs[response_id] = run
         try:
@@ -157,19 +179,51 @@ class ChatCalls:
             # the log, and one that comes from now on reaches `_runs`.
             if run.call.background and await self._log.cancel_requested(response_id):
                 run.cancel()
-            await run.execute(
-                pool=self._pool,
-                client=self._client,
-                log=self._log,
-                deadline_s=self._settings.request_deadline_s,
-                after=after,
-            )
+            if isinstance(run, ToolStep):
+                await run.execute(
+                    executors=self._executors, log=self._log, max_steps=self._max_steps, after=after
+                )
+            else:
+                await run.execute(
+                    pool=self._pool,
+                    client=self._client,
+                    log=self._log,
+                    deadline_s=self._loop_deadline_s(run.call),
+                    after=after,
+                    seal_reasoning=self._reasoning_sealer(run.call),
+                )
         except Superseded as error:
             log.warning("%s: another writer took the response over: %s", response_id, error)
-            await run.abandon(log=self._log, message=STOPPED)
+            await Run(run.call).abandon(log=self._log, message=STOPPED)
         finally:
             if self._runs.get(response_id) is run:
                 del self._runs[response_id]
+
+    async def _handed_on(self, run: Run | ToolStep) -> bool:
+        """Whether the step after ``run``'s is in the log: a worker did its part and died unacked."""
+        latest = await self._log.latest_step(run.call.response_id)
+        step = toolsteps.step_of(latest) if latest is not None else None
+        mine = run.step if isinstance(run, ToolStep) else run.call.loop.step
+        return step is not None and step > mine
+
+    def _loop_deadline_s(self, call: ChatCallRequested) -> float:
+        """What is left of the response's deadline: a tool loop's later steps share the first's."""
+        if call.loop.step == 0:
+            return self._settings.request_deadline_s
+        elapsed = time.time() - call.response.get("created_at", time.time())
+        return max(self._settings.request_deadline_s - elapsed, 1.0)
+
+
+def _output_begun(call: ChatCallRequested, position: Position) -> bool:
+    """Whether a chat call's output had begun: past the opening events for a first step, any event of
+    its own for a later one (whose numbers start at ``sequence_start``)."""
+    if call.loop.step == 0:
+        return position.output_begun
+    return position.last is not None and position.last >= call.sequence_start
+
+
+def _chat_call(step: ChatCallRequested | ToolCallsRequested) -> ChatCallRequested:
+    return step.next_call if isinstance(step, ToolCallsRequested) else step
 
 
 @contextlib.asynccontextmanager

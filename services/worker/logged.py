@@ -9,7 +9,7 @@ from nats.js.api import PubAck, RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from shared import eventlog, subjects
-from shared.events import Event, ResponseStreamed
+from shared.events import Event, ResponseRequested, ResponseStreamed
 
 # What a response logs before its answer starts: running it again from here shows the client nothing
 # twice, since its output has not begun.
@@ -58,6 +58,28 @@ class JetStreamLog:
         newest = max(events, key=lambda e: e.sequence_number)
         ended = any(e.is_terminal for e in states)
         return Position(last=newest.sequence_number, last_type=newest.type, ended=ended)
+
+    async def hand_off(self, event: Event) -> None:
+        """Append the next step of a response's tool loop (a durable message: it survives this worker)."""
+        await eventlog.append(self._js, event)
+
+    async def latest_step(self, response_id: str) -> Event | None:
+        """The newest step message of a response (chat call or tool step), if any."""
+        try:
+            raw = await self._js.get_last_msg(subjects.STREAM, subjects.chat_call(response_id))
+        except NotFoundError:
+            return None
+        return await eventlog.decode(self._js, raw)
+
+    async def request(self, response_id: str) -> ResponseRequested | None:
+        """The response's request as the client sent it, secrets included (the log holds it sealed):
+        what a built-in tool step needs of it that no loop event carries (MCP ``headers``)."""
+        try:
+            raw = await self._js.get_last_msg(subjects.STREAM, subjects.requested(response_id))
+        except NotFoundError:
+            return None
+        event = await eventlog.decode(self._js, raw)
+        return event if isinstance(event, ResponseRequested) else None
 
     async def cancel_requested(self, response_id: str) -> bool:
         try:

@@ -4,8 +4,9 @@ import os
 
 from faststream import FastStream
 
-from services.worker import handlers, metrics
+from services.worker import builtin, handlers, metrics
 from services.worker.deployments import Pool
+from services.worker.logged import JetStreamLog
 from shared import bus, chatclient, logs
 from shared.config import Settings, check_backend_keys, master_keys
 
@@ -20,14 +21,19 @@ async def main() -> None:
     client = chatclient.new_client()
     broker = bus.new_broker(settings, "worker")
     js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
+    # A configured tool's key missing: stop. MCP reads the client's server credentials from the log.
+    executors = builtin.executors(config, client, os.environ, requests=JetStreamLog(js))
     await handlers.register(
         broker,
         js=js,
         settings=settings,
         pool=Pool(config),
         client=client,
+        master=master,
         concurrency=int(os.environ.get("WORKER_CONCURRENCY", "256")),
         ack_wait_s=float(os.environ.get("WORKER_ACK_WAIT_S", "5")),
+        executors=executors,
+        max_steps=config.tools.max_steps,
     )
     try:
         await FastStream(broker).run()

@@ -15,6 +15,12 @@ BACKEND_ERRORS = Counter(
     ["deployment", "reason"],
 )
 COOLDOWNS = Counter("gateway_deployment_cooldowns", "Times a deployment was put in cooldown", ["deployment"])
+BUILTIN_TOOL_CALLS = Counter(
+    "gateway_builtin_tool_calls",
+    "Built-in tool calls the model made, by tool type and outcome (ok, failed, invalid, not_run past "
+    "max_tool_calls, unavailable on this replica)",
+    ["type", "outcome"],
+)
 TOKENS = Counter("gateway_tokens", "Tokens used at a deployment", ["deployment", "kind"])
 
 

@@ -7,17 +7,17 @@ never inside one, and the sequence numbers it published stay dense."""
 
 import asyncio
 import contextlib
-import copy
 import enum
 import logging
 from typing import Any, Protocol
 
 import httpx
 
-from services.worker import deployments, ledger
+from services.worker import deployments, toolsteps
 from services.worker.ledger import PATIENCE, Ledger, Patience, Superseded
 from services.worker.logged import Position
-from shared import chatclient, consumers, subjects
+from services.worker.outbox import Outbox
+from shared import chatclient, consumers, reasoning_blobs
 from shared.domain import routing, stream
 from shared.errors import BackendFailed, BackendUnavailable, GatewayError
 from shared.events import TERMINAL_TYPES, ChatCallRequested, ResponseStreamed
@@ -27,7 +27,7 @@ _logger = logging.getLogger(__name__)
 _ABANDON_TRIES = 3
 
 
-class Log(ledger.Log, Protocol):
+class Log(toolsteps.Log, Protocol):
     """The event log as a run uses it (``logged.JetStreamLog``)."""
 
     async def position(self, response_id: str) -> Position: ...
@@ -64,22 +64,17 @@ class Run:
         deadline_s: float,
         after: int | None = None,
         patience: Patience = PATIENCE,
+        seal_reasoning: reasoning_blobs.Seal | None = None,
     ) -> None:
         """Emit every event of the response numbered after ``after`` (those up to it are logged
         already: a call run again); returns once JetStream has stored all of them. Raises
-        ``Superseded`` if another writer logged one of its sequence numbers first."""
-        sent = Ledger(log, patience)
-        # Nobody can watch the deltas of a foreground non-stream response (only background ones can be
-        # resumed), so only its states are logged: a fraction of the messages on the busiest path.
-        wanted = None if self.call.stream or self.call.background else subjects.STATE_EVENT_TYPES
-
-        async def emit(payloads: list[dict[str, Any]], http_error: dict[str, Any] | None = None) -> None:
-            for payload in payloads:
-                new = after is None or payload["sequence_number"] > after
-                if new and (wanted is None or payload["type"] in wanted):
-                    await sent.append(self._logged(payload, http_error))
-
-        state, opening = stream.start(self.call.response, sequence_start=self.call.sequence_start)
+        ``Superseded`` if another writer logged one of its sequence numbers first. ``seal_reasoning``
+        fills reasoning items' ``encrypted_content``, where the request asked for it."""
+        sent = Outbox(self.call, Ledger(log, patience), after=after, wrap=self._logged)
+        emit = sent.emit
+        state, opening = toolsteps.loop_state(
+            self.call, opens=self.call.loop.step == 0, seal_reasoning=seal_reasoning
+        )
         # The backend is called while the opening events are logged, for the time to first token;
         # unless the run was cancelled before it began (a cancel logged while it was queued).
         reader = asyncio.create_task(self._read(client, pool)) if self._items.empty() else None
@@ -94,6 +89,12 @@ class Run:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
+        if item is Stop.END and toolsteps.wants_tools(state):
+            # The model called built-in tools: the loop's next step runs them, from a durable message.
+            await emit(stream.pause(state))
+            await sent.confirm()
+            await log.hand_off(toolsteps.tool_calls(self.call, state, self._cost_usd))
+            return
         await emit(_ending(state, item, deadline_s), _http_error(item))
         await sent.confirm()
 
@@ -106,7 +107,7 @@ class Run:
             if position.ended:
                 return
             after = self.call.sequence_start - 1 if position.last is None else position.last
-            state = stream.StreamState(response=copy.deepcopy(self.call.response), sequence=after + 1)
+            state = stream.resume(self.call.response, sequence_start=after + 1)
             sent = Ledger(log, patience)
             try:
                 for payload in stream.fail(state, code="server_error", message=message):
@@ -119,7 +120,8 @@ class Run:
 
     def _logged(self, payload: dict[str, Any], http_error: dict[str, Any] | None = None) -> ResponseStreamed:
         terminal = payload["type"] in TERMINAL_TYPES
-        served = {"served_by": self._served_by, "cost_usd": self._cost_usd, "key_id": self.call.key_id}
+        cost = toolsteps.added(self.call.loop.cost_usd, self._cost_usd)  # earlier steps of its loop too
+        served = {"served_by": self._served_by, "cost_usd": cost, "key_id": self.call.key_id}
         served = served if terminal else {}
         call = self.call
         return ResponseStreamed.of(
@@ -140,7 +142,7 @@ class Run:
                 pool.started(deployment)
                 last: dict[str, Any] | None = None
                 try:
-                    body = routing.body_for(self.call.chat, deployment)
+                    body = routing.body_for(self.call.chat, deployment, vendor_fields=self.call.vendor_fields)
                     async for last in chatclient.stream_chat(client, deployment, body):
                         self._items.put_nowait(last)
                 except BackendUnavailable as error:

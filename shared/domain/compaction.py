@@ -54,7 +54,8 @@ def summary_message(item: Item) -> Message:
 
 
 def encode(summary: str) -> str:
-    return _PREFIX + base64.b64encode(summary.encode()).decode()
+    # A backend's JSON may carry a lone surrogate (an escaped \udXXX): not UTF-8, so it becomes "?".
+    return _PREFIX + base64.b64encode(summary.encode(errors="replace")).decode()
 
 
 def decode(encrypted_content: str) -> str:

@@ -7,15 +7,17 @@ dumped before they come here, so one path serves both.
 import base64
 import binascii
 import mimetypes
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.domain import compaction
+from shared.domain import compaction, mcp, tools
 from shared.errors import InvalidRequest
 
 Item = dict[str, Any]
 Message = dict[str, Any]
+# Opens a reasoning item's encrypted_content (shared/reasoning_blobs.py), or raises InvalidRequest.
+OpenReasoning = Callable[[str], str]
 
 # Mime types that are text even though they are not text/*: inlined, since every backend reads text
 # while few accept a chat `file` part.
@@ -55,19 +57,29 @@ class _Fold:
 
     references: Mapping[str, Item]
     replay_reasoning: bool
+    open_reasoning: OpenReasoning | None = None
     messages: list[Message] = field(default_factory=list)
     # Reasoning text waiting for the assistant message it preceded.
     reasoning: list[str] = field(default_factory=list)
     # Non-text parts of tool outputs: a tool message holds only text, and nothing may sit between an
     # assistant's tool_calls and its tool messages, so they follow as one user message.
     tool_media: list[dict[str, Any]] = field(default_factory=list)
+    # MCP approval requests among the items, by id.
+    approval_requests: dict[str, Item] = field(default_factory=dict)
 
 
 def to_messages(
-    items: Iterable[Item], *, references: Mapping[str, Item] | None = None, replay_reasoning: bool = False
+    items: Iterable[Item],
+    *,
+    references: Mapping[str, Item] | None = None,
+    replay_reasoning: bool = False,
+    open_reasoning: OpenReasoning | None = None,
 ) -> list[Message]:
-    """Chat messages for ``items`` in order. ``references`` resolves ``item_reference`` items."""
-    fold = _Fold(references=references or {}, replay_reasoning=replay_reasoning)
+    """Chat messages for ``items`` in order. ``references`` resolves ``item_reference`` items;
+    ``open_reasoning`` restores the text of a reasoning item that holds only ``encrypted_content``."""
+    fold = _Fold(
+        references=references or {}, replay_reasoning=replay_reasoning, open_reasoning=open_reasoning
+    )
     for item in items:
         _add(fold, item)
     _flush_tool_media(fold)
@@ -84,10 +96,22 @@ def _add(fold: _Fold, item: Item) -> None:
         _add_call(fold, item)
     elif kind == "function_call_output":
         _add_call_output(fold, item)
-    elif kind == "reasoning" and fold.replay_reasoning:
-        fold.reasoning.extend(_reasoning_texts(item))
+    elif kind == "reasoning":
+        # Opened even when not replayed: a blob that does not open is refused either way.
+        texts = _reasoning_texts(item, fold.open_reasoning)
+        if fold.replay_reasoning:
+            fold.reasoning.extend(texts)
     elif kind == "compaction":
         _append(fold, compaction.summary_message(item))
+    elif kind == "mcp_approval_request":
+        # A stateless client hands the request back with its answer: the answer finds it here.
+        fold.approval_requests[item["id"]] = item
+    elif kind in ("mcp_call", "mcp_approval_response"):
+        try:
+            for exchanged in mcp.as_function_items(item, {**fold.references, **fold.approval_requests}):
+                _add(fold, exchanged)
+        except ValueError as error:
+            raise InvalidRequest(str(error), param="input") from None
     # Anything else (hosted tool calls and their outputs, reasoning when not replayed) has no chat form.
 
 
@@ -117,10 +141,12 @@ def _attach_reasoning(fold: _Fold, message: Message) -> None:
 
 
 def _add_call(fold: _Fold, item: Item) -> None:
+    # A call of a namespace's function goes back under the name the backend offered it as.
+    name = tools.namespaced_name(item["namespace"], item["name"]) if item.get("namespace") else item["name"]
     call = {
         "id": item["call_id"],
         "type": "function",
-        "function": {"name": item["name"], "arguments": item.get("arguments", "")},
+        "function": {"name": name, "arguments": item.get("arguments", "")},
     }
     last = fold.messages[-1] if fold.messages else None
     # Calls of one turn (and the text before them) are one assistant message in Chat Completions;
@@ -149,8 +175,13 @@ def _flush_tool_media(fold: _Fold) -> None:
         fold.tool_media.clear()
 
 
-def _reasoning_texts(item: Item) -> list[str]:
-    # The raw reasoning when we have it; a summary is the next best thing to hand back.
+def _reasoning_texts(item: Item, open_reasoning: OpenReasoning | None) -> list[str]:
+    # The raw reasoning when the item holds it, else the text sealed in its encrypted_content (a
+    # stateless client hands back only that and the summary); a summary is the next best thing.
+    blob = item.get("encrypted_content")
+    restored = open_reasoning(blob) if blob and open_reasoning is not None else None
+    if not item.get("content") and restored:
+        return [restored]
     parts = item.get("content") or item.get("summary") or []
     return [p["text"] for p in parts if p.get("text")]
 

@@ -22,7 +22,7 @@ from shared import subjects
 from shared.domain.requests import build_response
 from shared.events import TERMINAL_TYPES, Event, ResponseDeleted, ResponseRequested, ResponseStreamed
 from shared.ids import derived_id
-from shared.request_model import InputItem
+from shared.request_model import InputItem, McpTool, ResponseCreateRequest
 
 Doc = dict[str, Any]
 
@@ -45,10 +45,12 @@ _ID_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output":
 
 @dataclass(frozen=True)
 class Write:
-    """One ``update_one(filter, update, upsert=True)`` on the responses collection."""
+    """One ``update_one(filter, update, upsert=upsert)`` on a collection of the projection."""
 
     filter: Doc
     update: Doc
+    # False for a write that only changes a document something else made (a conversation's items).
+    upsert: bool = True
 
 
 def write_for(event: Event, *, ttl_s: int) -> Write | None:
@@ -87,7 +89,8 @@ def projected_signal(event: Event) -> Doc | None:
             return {"status": event.payload["response"]["status"]}
         case ResponseDeleted():
             return {"status": "deleted"}
-        case ResponseRequested() if event.request.store:
+        # A turn of a conversation is appended from its request too, stored or not.
+        case ResponseRequested() if event.request.store or event.request.conversation is not None:
             return {"status": subjects.REQUEST_PROJECTED}
     return None
 
@@ -96,7 +99,7 @@ def _requested(event: ResponseRequested, ttl_s: int) -> Write:
     facts = {
         "tenant": event.tenant,
         "created_at": event.created_at,
-        "request": event.request.model_dump(mode="json"),
+        "request": _stored_request(event.request),
         "chain": event.chain,
         "input_items": _input_items(event),
         "expires_at": _expiry(event.created_at, ttl_s),
@@ -112,6 +115,17 @@ def _requested(event: ResponseRequested, ttl_s: int) -> Write:
         # A lifecycle event processed first has already set the state; the request must not reset it.
         update={"$set": facts, "$setOnInsert": {"status": status, "response": opening, "state_rank": -1}},
     )
+
+
+def _stored_request(request: ResponseCreateRequest) -> Doc:
+    """The request as the projection keeps it: an MCP tool's ``headers`` and ``authorization`` are the
+    client's secrets, read by the worker from the (sealed) log alone."""
+    stored = request.model_dump(mode="json")
+    stored["tools"] = [
+        tool.public() if isinstance(tool, McpTool) else dumped
+        for tool, dumped in zip(request.tools, stored["tools"], strict=True)
+    ]
+    return stored
 
 
 def _streamed(event: ResponseStreamed, ttl_s: int) -> Write | None:
@@ -165,14 +179,16 @@ def _input_items(event: ResponseRequested) -> list[Doc]:
     """The input as OpenAI lists it: each item with an id (derived, so replay keeps it) and message
     content as a list of parts."""
     items = event.request.input_items()
-    return [_stored_item(item, event.response_id, index) for index, item in enumerate(items)]
+    return [stored_item(item, event.response_id, index) for index, item in enumerate(items)]
 
 
-def _stored_item(item: InputItem, response_id: str, index: int) -> Doc:
+def stored_item(item: InputItem, owner_id: str, index: int) -> Doc:
+    """An input item as stored: its id, if it has none, derives from its owner (a response, or the
+    event that added it to a conversation) and its place there."""
     stored = item.model_dump(mode="json", exclude_none=True)
     if "id" not in stored:
         prefix = _ID_PREFIXES.get(stored["type"], "item")
-        stored["id"] = derived_id(prefix, response_id, "input", index)
+        stored["id"] = derived_id(prefix, owner_id, "input", index)
     if stored["type"] == "message" and isinstance(stored["content"], str):
         stored["content"] = [_text_part(stored["role"], stored["content"])]
     return stored

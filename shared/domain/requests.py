@@ -57,6 +57,8 @@ def build_response(
         "usage": None,
         "user": request.user,
         "metadata": request.metadata or {},
+        # The store appends a finished turn to the conversation this names (shared/domain/conversations.py).
+        **({"conversation": {"id": conversation}} if (conversation := request.conversation_id()) else {}),
     }
 
 
@@ -84,11 +86,13 @@ def build_chat_request(
     references: dict[str, dict[str, Any]] | None = None,
     replay_reasoning: bool = False,
     context_window: int | None = None,
+    open_reasoning: items.OpenReasoning | None = None,
 ) -> dict[str, Any]:
     """The Chat Completions body, without ``model`` and streaming options (the worker adds those per
     deployment). Keys whose value would be null are left out: some backends reject nulls.
-    With ``truncation: "auto"``, the oldest turns are dropped to fit ``context_window`` (when known)."""
-    messages = _messages(request, history, references or {}, replay_reasoning)
+    With ``truncation: "auto"``, the oldest turns are dropped to fit ``context_window`` (when known).
+    ``open_reasoning`` opens reasoning items' ``encrypted_content`` (a stateless client's reasoning)."""
+    messages = _messages(request, history, references or {}, replay_reasoning, open_reasoning)
     body: dict[str, Any] = {
         "messages": messages,
         "temperature": request.temperature,
@@ -120,6 +124,7 @@ def _messages(
     history: list[dict[str, Any]],
     references: dict[str, dict[str, Any]],
     replay_reasoning: bool,
+    open_reasoning: items.OpenReasoning | None,
 ) -> list[items.Message]:
     system = [{"role": "system", "content": request.instructions}] if request.instructions else []
     current = [item.model_dump(mode="json", exclude_none=True) for item in request.input_items()]
@@ -127,7 +132,9 @@ def _messages(
     messages = [
         *system,
         *chain.fold_history(history, replay_reasoning=replay_reasoning),
-        *items.to_messages(current, references=known, replay_reasoning=replay_reasoning),
+        *items.to_messages(
+            current, references=known, replay_reasoning=replay_reasoning, open_reasoning=open_reasoning
+        ),
     ]
     if len(messages) == len(system):
         raise InvalidRequest("The request has no input and no previous response to continue.", param="input")

@@ -10,6 +10,7 @@ connection with no deployment left, to the same one again (``next_try``).
 """
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,11 +70,24 @@ def backoff_s(config: GatewayConfig, retry: int) -> float:
     return config.retry.backoff_s * 2 ** (retry - 1)
 
 
-def body_for(chat: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+def refused_vendor_fields(config: GatewayConfig, model: str, fields: Iterable[str]) -> list[str]:
+    """The vendor fields some deployment of ``model`` does not accept (``Deployment.extra_fields``), in
+    the order given. Every one of the model's own deployments must accept a field, since any of them
+    may serve the request; fallbacks are not asked (``body_for`` leaves out what one does not take)."""
+    lists = [set(d.extra_fields) for d in config.deployments(model) if d.extra_fields is not None]
+    return [name for name in fields if any(name not in accepted for accepted in lists)]
+
+
+def body_for(
+    chat: dict[str, Any], deployment: Deployment, *, vendor_fields: Iterable[str] = ()
+) -> dict[str, Any]:
     """The translated chat body, addressed to one deployment: its upstream model name, streaming with
-    usage, the max-tokens parameter spelled the way that backend wants, and ``service_tier`` only
-    where the deployment forwards it."""
+    usage, the max-tokens parameter spelled the way that backend wants, ``service_tier`` only where
+    the deployment forwards it, and of the request's ``vendor_fields`` only those it accepts."""
     body = {**chat, "model": deployment.model, "stream": True, "stream_options": {"include_usage": True}}
+    if deployment.extra_fields is not None:
+        for name in set(vendor_fields) - set(deployment.extra_fields):
+            body.pop(name, None)
     if not deployment.forward_service_tier:
         body.pop("service_tier", None)
     if "max_tokens" in body and deployment.max_tokens_param != "max_tokens":

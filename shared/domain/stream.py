@@ -10,8 +10,19 @@ call closes reasoning and the message but not other calls, since a backend may i
 deltas of parallel calls. Item ids derive from ``(response_id, output_index)``, so a retried call
 yields the same ids.
 
-Every function call the backend makes is emitted: ``max_tool_calls`` counts calls to OpenAI's
-built-in tools only, which never run here, and function calls are the client's to run. The response
+Reasoning: the backend's reasoning text (``reasoning_content`` / ``reasoning``) is the item's
+``reasoning_text`` content. When the request asked for a summary (``reasoning.summary``), the same
+text is also its one ``summary_text`` part, with the ``response.reasoning_summary_*`` events: a chat
+backend has no summariser, and its reasoning is what a summary would be made of. When it asked for
+``reasoning.encrypted_content``, the closed item carries the text sealed by ``seal_reasoning`` (a
+function from the caller: the domain holds no key).
+
+A function inside a ``namespace`` tool was offered to the backend under a joined name; its calls are
+reported with the function's own ``name`` and its ``namespace`` (``tools.namespaced_functions``).
+
+Every function call the backend makes is emitted, except calls of ``hosted`` functions: those stand
+for built-in tools the gateway runs itself (the tool loop: ``resume``, ``pause``, and the item helpers
+``open_item`` / ``item_event`` / ``close_item``), and the client sees their own items. The response
 reports the ``service_tier`` a chunk names (the tier that served it), else the one it was asked for.
 """
 
@@ -22,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from shared import storable
+from shared.domain import tools
 from shared.ids import derived_id
 from shared.request_model import ServiceTier
 
@@ -49,19 +61,84 @@ class StreamState:
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     ended: bool = False
+    # The built-in tool loop (``resume``, ``pause``): functions the gateway runs itself, whose calls
+    # are kept from the client (by chat tool index) until they ran; the chat usage of earlier steps;
+    # what marks up a finished text part (url_citation annotations); where this step's items begin.
+    hosted: frozenset[str] = frozenset()
+    hosted_calls: dict[int, dict[str, str]] = field(default_factory=dict)
+    usage_before: dict[str, Any] | None = None
+    annotate: Callable[[str], list[dict[str, Any]]] | None = None
+    first_index: int = 0
+    # Seals a reasoning text into the item's encrypted_content; None: not asked for.
+    seal_reasoning: Callable[[str], str] | None = None
+    # Chat function name → (namespace, name), for the functions of namespace tools.
+    namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def summarised(self) -> bool:
+        reasoning = self.response.get("reasoning") or {}
+        return bool(reasoning.get("summary") or reasoning.get("generate_summary"))  # the latter: deprecated
 
 
 def start(
-    response: dict[str, Any], *, sequence_start: int = 0, now: Callable[[], float] = time.time
+    response: dict[str, Any],
+    *,
+    sequence_start: int = 0,
+    now: Callable[[], float] = time.time,
+    seal_reasoning: Callable[[str], str] | None = None,
 ) -> tuple[StreamState, list[Event]]:
     """The state for a response, and its first events: response.created then response.in_progress.
     ``sequence_start`` continues a log that already holds events (a background response's queued)."""
-    state = StreamState(response=copy.deepcopy(response), now=now, sequence=sequence_start)
+    state = StreamState(
+        response=copy.deepcopy(response),
+        now=now,
+        sequence=sequence_start,
+        seal_reasoning=seal_reasoning,
+        namespaced=tools.namespaced_functions(response.get("tools") or []),
+    )
     snapshot = {**state.response, "status": "in_progress"}
     return state, [
         _event(state, "response.created", response=copy.deepcopy(snapshot)),
         _event(state, "response.in_progress", response=copy.deepcopy(snapshot)),
     ]
+
+
+def resume(response: dict[str, Any], *, sequence_start: int, **options: Any) -> StreamState:
+    """The state for a later step of a response's tool loop (``options`` as ``start`` takes them): its
+    output so far is kept, and it has no opening events, since the client saw them in the first step."""
+    state, _ = start({**response, "output": []}, sequence_start=sequence_start, **options)
+    state.sequence = sequence_start
+    state.output = copy.deepcopy(response.get("output") or [])
+    state.first_index = len(state.output)
+    return state
+
+
+def pause(state: StreamState) -> list[Event]:
+    """The model's turn ended in calls to hosted functions: close what is open, and leave the
+    response going, for the gateway to run the calls (``state.hosted_calls``) and call it again."""
+    return [] if state.ended else _close_all(state, status="completed")
+
+
+def snapshot(state: StreamState) -> dict[str, Any]:
+    """The Response as it stands now, output included: what the loop's next step resumes from."""
+    return {**copy.deepcopy(state.response), "output": copy.deepcopy(state.output)}
+
+
+def open_item(state: StreamState, item: Item, prefix: str) -> tuple[int, list[Event]]:
+    """Add an output item (its id derived from ``prefix``): its index and output_item.added."""
+    index = _add_item(state, item, prefix)
+    return index, [_item_added(state, index)]
+
+
+def item_event(state: StreamState, kind: str, index: int, **fields: Any) -> Event:
+    """An event about one output item (``response.web_search_call.searching``...)."""
+    return _event(state, kind, **_at(state, index), **fields)
+
+
+def close_item(state: StreamState, index: int, status: str, **fields: Any) -> list[Event]:
+    """Set ``fields`` and ``status`` on an output item: output_item.done."""
+    state.output[index].update(fields)
+    return [_item_done(state, index, status)]
 
 
 def on_chunk(state: StreamState, chunk: dict[str, Any]) -> list[Event]:
@@ -147,9 +224,16 @@ def _reasoning_delta(state: StreamState, text: str) -> list[Event]:
         part = {"type": "reasoning_text", "text": ""}
         state.output[index]["content"].append(part)
         events.append(_part_event(state, "response.content_part.added", index, 0, part))
+        if state.summarised:
+            summary = {"type": "summary_text", "text": ""}
+            state.output[index]["summary"].append(summary)
+            events.append(_summary_event(state, "response.reasoning_summary_part.added", index, part=summary))
     index = state.reasoning
     state.output[index]["content"][0]["text"] += text
     events.append(_event(state, "response.reasoning_text.delta", **_at(state, index, 0), delta=text))
+    if state.summarised:
+        state.output[index]["summary"][0]["text"] += text
+        events.append(_summary_event(state, "response.reasoning_summary_text.delta", index, delta=text))
     return events
 
 
@@ -157,12 +241,29 @@ def _close_reasoning(state: StreamState, status: str) -> list[Event]:
     index, state.reasoning = state.reasoning, None
     if index is None:
         return []
-    part = state.output[index]["content"][0]
-    return [
+    item = state.output[index]
+    part = item["content"][0]
+    events = [
         _event(state, "response.reasoning_text.done", **_at(state, index, 0), text=part["text"]),
         _part_event(state, "response.content_part.done", index, 0, part),
-        _item_done(state, index, status),
     ]
+    if summary := item["summary"]:
+        events += [
+            _summary_event(state, "response.reasoning_summary_text.done", index, text=summary[0]["text"]),
+            _summary_event(
+                state, "response.reasoning_summary_part.done", index, part=copy.deepcopy(summary[0])
+            ),
+        ]
+    if state.seal_reasoning is not None:
+        item["encrypted_content"] = state.seal_reasoning(part["text"])
+    return [*events, _item_done(state, index, status)]
+
+
+def _summary_event(state: StreamState, kind: str, index: int, **fields: Any) -> Event:
+    # One summary part per reasoning item: the backend's reasoning is not split into sections.
+    return _event(
+        state, kind, item_id=state.output[index]["id"], output_index=index, summary_index=0, **fields
+    )
 
 
 # Message -----------------------------------------------------------------------------------------
@@ -204,11 +305,26 @@ def _close_part(state: StreamState, index: int) -> list[Event]:
     if not content:
         return []
     part, at = content[-1], _at(state, index, len(content) - 1)
+    events = []
     if part["type"] == "refusal":
-        done = _event(state, "response.refusal.done", **at, refusal=part["refusal"])
+        events.append(_event(state, "response.refusal.done", **at, refusal=part["refusal"]))
     else:
-        done = _event(state, "response.output_text.done", **at, text=part["text"], logprobs=part["logprobs"])
-    return [done, _part_event(state, "response.content_part.done", index, len(content) - 1, part)]
+        events += _annotated(state, part, at)
+        events.append(
+            _event(state, "response.output_text.done", **at, text=part["text"], logprobs=part["logprobs"])
+        )
+    return [*events, _part_event(state, "response.content_part.done", index, len(content) - 1, part)]
+
+
+def _annotated(state: StreamState, part: dict[str, Any], at: dict[str, Any]) -> list[Event]:
+    """Annotate a finished text part (the sources it cites), one event per annotation."""
+    if state.annotate is None:
+        return []
+    part["annotations"] = state.annotate(part["text"])
+    return [
+        _event(state, "response.output_text.annotation.added", **at, annotation_index=n, annotation=a)
+        for n, a in enumerate(part["annotations"])
+    ]
 
 
 def _close_message(state: StreamState, status: str) -> list[Event]:
@@ -236,6 +352,9 @@ def _token(entry: dict[str, Any]) -> dict[str, Any]:
 def _call_delta(state: StreamState, call: dict[str, Any], tool_index: int) -> list[Event]:
     events: list[Event] = []
     function = call.get("function") or {}
+    if hidden := _hosted_call(state, call, tool_index):
+        hidden["arguments"] += _backend_text(function.get("arguments"))
+        return []
     if tool_index not in state.seen_calls:
         events += _close_reasoning(state, "completed") + _close_message(state, "completed")
         index = _add_item(state, _new_call(state, call), "fc")
@@ -247,7 +366,7 @@ def _call_delta(state: StreamState, call: dict[str, Any], tool_index: int) -> li
         return events  # a late delta for a call already closed by later reasoning or text
     item = state.output[index]
     if (name := _backend_text(function.get("name"))) and not item["name"]:
-        item["name"] = name
+        _name_call(state, item, name)
     if arguments := _backend_text(function.get("arguments")):
         item["arguments"] += arguments
         events.append(
@@ -256,18 +375,34 @@ def _call_delta(state: StreamState, call: dict[str, Any], tool_index: int) -> li
     return events
 
 
+def _hosted_call(state: StreamState, call: dict[str, Any], tool_index: int) -> dict[str, str] | None:
+    """The gateway's own record of a call to a hosted function (None for any other call), begun at
+    its first delta: the client sees it only as the built-in tool's item, once it runs."""
+    if tool_index in state.hosted_calls:
+        return state.hosted_calls[tool_index]
+    name = _backend_text((call.get("function") or {}).get("name"))
+    if tool_index in state.seen_calls or name not in state.hosted:
+        return None
+    state.seen_calls.add(tool_index)
+    call_id = _backend_text(call.get("id")) or derived_id("call", state.response["id"], state.sequence)
+    state.hosted_calls[tool_index] = {"call_id": call_id, "name": name, "arguments": ""}
+    return state.hosted_calls[tool_index]
+
+
 def _new_call(state: StreamState, call: dict[str, Any]) -> Item:
     # Some backends omit the call id; one derived from the item keeps replays identical.
     call_id = _backend_text(call.get("id")) or derived_id("call", state.response["id"], len(state.output))
-    name = _backend_text((call.get("function") or {}).get("name"))
-    return {
-        "id": "",
-        "type": "function_call",
-        "status": "in_progress",
-        "arguments": "",
-        "call_id": call_id,
-        "name": name,
-    }
+    item = {"id": "", "type": "function_call", "status": "in_progress", "arguments": "", "call_id": call_id}
+    _name_call(state, item, _backend_text((call.get("function") or {}).get("name")))
+    return item
+
+
+def _name_call(state: StreamState, item: Item, name: str) -> None:
+    """The call's name as the client knows it: a namespace's function by its own name and namespace."""
+    if name in state.namespaced:
+        item["namespace"], item["name"] = state.namespaced[name]
+    else:
+        item["name"] = name
 
 
 def _close_calls(state: StreamState, status: str) -> list[Event]:
@@ -348,9 +483,24 @@ def _final(state: StreamState, *, status: str, **fields: Any) -> dict[str, Any]:
         **copy.deepcopy(state.response),
         "status": status,
         "output": copy.deepcopy(state.output),
-        "usage": responses_usage(state.usage),
+        "usage": responses_usage(summed_usage(state.usage_before, state.usage)),
         **fields,
     }
+
+
+def summed_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Two chat usages added up (a response of several chat calls reports them all), counts and
+    their details; None only when neither is known."""
+    if a is None or b is None:
+        return a or b
+    total: dict[str, Any] = {}
+    for key in {*a, *b}:
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, dict) or isinstance(y, dict):
+            total[key] = summed_usage(x if isinstance(x, dict) else None, y if isinstance(y, dict) else None)
+        elif isinstance(x, int | float) or isinstance(y, int | float):
+            total[key] = (x if isinstance(x, int | float) else 0) + (y if isinstance(y, int | float) else 0)
+    return total
 
 
 def responses_usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -48,7 +48,12 @@ def page_input_items(doc: Doc, *, limit: int, order: Literal["asc", "desc"], aft
     """One page of a response's input items, shaped as OpenAI's ``ResponseItemList``. ``desc`` is
     newest first; ``after`` is the id of the last item of the previous page (an unknown id gives an
     empty page rather than the first one again)."""
-    items = list(doc.get("input_items", []))
+    return page(doc.get("input_items", []), limit=limit, order=order, after=after)
+
+
+def page(items: list[Doc], *, limit: int, order: Literal["asc", "desc"], after: str | None) -> Doc:
+    """One page of ``items`` (oldest first) as OpenAI lists items, for ``page_input_items``' rules."""
+    items = list(items)
     if order == "desc":
         items.reverse()
     if after is not None:

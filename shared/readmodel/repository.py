@@ -1,5 +1,7 @@
 """The projection's collection: its indexes, and applying the writes ``project`` decides."""
 
+import asyncio
+
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -8,6 +10,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.domain import projection, usage
 from shared.domain.projection import Write
 from shared.events import Event
+from shared.readmodel.bulk import GroupWriter
 
 COLLECTION = "responses"
 
@@ -29,12 +32,12 @@ async def ensure_indexes(collection: AsyncCollection) -> None:
 
 
 async def apply(collection: AsyncCollection, write: Write) -> None:
-    """Apply one guarded upsert. A duplicate key means a document with this id exists but the guard
-    did not match it, or it was inserted concurrently between our match and our insert. Only the
+    """Apply one guarded upsert (or update). A duplicate key means a document with this id exists but
+    the guard did not match it, or it was inserted concurrently between our match and our insert. Only the
     second case can still apply, so try once more without inserting: it updates the document if the
     guard now matches and is a no-op otherwise (an older event, or a tombstone)."""
     try:
-        await collection.update_one(write.filter, write.update, upsert=True)
+        await collection.update_one(write.filter, write.update, upsert=write.upsert)
     except DuplicateKeyError:
         await collection.update_one(write.filter, write.update)
 
@@ -48,3 +51,40 @@ async def fold(
         await apply(collection, write)
     if usage_collection is not None and (usage_write := usage.write_for(event)) is not None:
         await apply(usage_collection, usage_write)
+
+
+class Projector:
+    """The store's fold: each collection's writes gathered into bulk writes (``bulk.GroupWriter``),
+    and an event's response and usage writes sent together, not one after the other, since the
+    api's answer waits for both. One per process and event loop; ``fold`` above is the same fold
+    one write at a time, for tools and the sweeper."""
+
+    def __init__(
+        self, collection: AsyncCollection, *, usage_collection: AsyncCollection | None, ttl_s: int
+    ) -> None:
+        self._responses = GroupWriter(collection)
+        self._usage = GroupWriter(usage_collection) if usage_collection is not None else None
+        self._ttl_s = ttl_s
+
+    def writes(self, event: Event) -> list[tuple[GroupWriter, Write]]:
+        """The writes ``event`` makes, each with the writer of its collection."""
+        found: list[tuple[GroupWriter, Write]] = []
+        if (write := projection.write_for(event, ttl_s=self._ttl_s)) is not None:
+            found.append((self._responses, write))
+        if self._usage is not None and (usage_write := usage.write_for(event)) is not None:
+            found.append((self._usage, usage_write))
+        return found
+
+    async def fold(self, event: Event) -> None:
+        await self.apply(self.writes(event))
+
+    @staticmethod
+    async def apply(writes: list[tuple[GroupWriter, Write]]) -> None:
+        """Apply ``writes`` together; each runs to its end, and the first error is raised."""
+        if len(writes) == 1:
+            writer, write = writes[0]
+            await writer.apply(write)
+        elif writes:
+            outcomes = await asyncio.gather(*(w.apply(x) for w, x in writes), return_exceptions=True)
+            if errors := [e for e in outcomes if e is not None]:
+                raise errors[0]

@@ -30,6 +30,7 @@ TPM_LIMIT = 10
 # Routing (test_routing.py): how long a failed deployment cools down, how long one may stall.
 COOLDOWN_S = 3.0
 ROUTED_TIMEOUT_S = 1.0
+DROPPED_TOOLS = ("web_search", "file_search", "mcp", "code_interpreter")
 STACK_ENV = {
     "KEY_A": KEY_A,
     "KEY_B": KEY_B,
@@ -79,6 +80,13 @@ def gateway_config(mock_url: str) -> dict:
         "context_window": SMALL_CONTEXT_WINDOW,
         "tokenize_url": f"{mock_url}/tokenize",
     }
+    # A backend that takes only the vendor fields it lists (test_vendor_fields.py).
+    listed = {
+        "name": "listed",
+        "api_base": f"{mock_url}/v1",
+        "model": "mock-listed",
+        "extra_fields": ["top_k"],
+    }
     keys = [
         {"key_env": "KEY_A", "project": "team-a"},
         {"key_env": "KEY_B", "project": "team-b"},
@@ -88,9 +96,12 @@ def gateway_config(mock_url: str) -> dict:
     ]
     return {
         "auth": "keys",
-        "models": [m1, m2, small, *_routing_models(mock_url)],
+        "models": [m1, m2, small, listed, *_routing_models(mock_url)],
         "api_keys": keys,
         "fallbacks": {"flaky": ["m2"]},
+        # Hosted tools the session's stack cannot run are dropped, not refused (test_translation.py);
+        # test_web_search.py runs them on a stack of its own.
+        "tools": {"unsupported": dict.fromkeys(DROPPED_TOOLS, "drop")},
         "retry": {"attempts": 3, "backoff_s": 0.05},
         "cooldown": {"failures": 1, "seconds": COOLDOWN_S},
     }

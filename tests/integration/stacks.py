@@ -61,6 +61,16 @@ def until(check: Callable[[], T], what: str, timeout_s: float = 60.0) -> T:
     raise AssertionError(f"never: {what}")
 
 
+def terminal(client: openai.OpenAI, response_id: str):
+    """The response once it has ended (a bounded wait)."""
+
+    def done():
+        response = client.responses.retrieve(response_id)
+        return response if response.status not in ("queued", "in_progress") else None
+
+    return until(done, f"{response_id} reaches a terminal status")
+
+
 def cli(stack: Stack, module: str, *args: str) -> str:
     """Run an operator's command (``python -m <module> ...``) against ``stack``; its standard output."""
     env = {

@@ -157,7 +157,12 @@ async def test_erasing_a_project_destroys_every_key_and_document_of_it(stack, lo
         secret = _secret()
         ids = [(await tenant_client.responses.create(model="m1", input=f"{secret} {n}")).id for n in range(2)]
         erased = (await http.post(f"/admin/projects/{project}/erase")).json()
-        assert erased == {"project": project, "erased_keys": 2, "erased_responses": 2}
+        assert erased == {
+            "project": project,
+            "erased_keys": 2,
+            "erased_responses": 2,
+            "erased_conversations": 0,
+        }
         for response_id in ids:
             with pytest.raises(openai.NotFoundError):
                 await tenant_client.responses.retrieve(response_id)

@@ -19,7 +19,7 @@ from services.worker import logged
 from shared import consumers, eventlog, subjects
 from shared.events import ResponseStreamed
 
-from .stacks import module_stack, one_model, until
+from .stacks import module_stack, one_model, terminal, until
 
 KEY = "sk-faults"
 DEADLINE_S = 4
@@ -47,14 +47,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mock_url: str) -> Iterator[S
 def client(stack: Stack) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key=KEY, max_retries=0) as sdk:
         yield sdk
-
-
-def terminal(client: openai.OpenAI, response_id: str):
-    def done():
-        response = client.responses.retrieve(response_id)
-        return response if response.status not in ("queued", "in_progress") else None
-
-    return until(done, f"{response_id} reaches a terminal status")
 
 
 def logged_events(client: openai.OpenAI, response_id: str) -> list:

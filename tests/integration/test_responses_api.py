@@ -313,7 +313,6 @@ def test_fields_a_client_sends_are_implemented_ignored_or_refused_never_forwarde
     assert client.responses.create(model="m1", input="hi", extra_body=ignored).status == "completed"
     assert not set(ignored) & set(mock_llm.requests()[-1]["body"])
     refused = {
-        "conversation": "conv_1",
         "prompt": {"id": "pmpt_1"},
         "context_management": [{"type": "compaction"}],
         "moderation": {"model": "omni-moderation-latest"},

@@ -14,7 +14,7 @@ from services.api import keys
 from services.api.deps import AdminDep, Gateway, GatewayDep
 from shared import erasure, eventlog
 from shared.errors import GatewayError, InvalidRequest, NotFound
-from shared.readmodel import repository, usage
+from shared.readmodel import usage
 from shared.storable import MAX_COUNT
 
 log = logging.getLogger(__name__)
@@ -53,18 +53,20 @@ async def revoke_key(key_id: str, gateway: GatewayDep, _: AdminDep) -> dict:
 
 @router.post("/projects/{project}/erase")
 async def erase_project(project: str, gateway: GatewayDep, caller: AdminDep) -> dict:
-    """Destroy every data key of a project and remove its responses from the projection: its content
-    is then unreadable in the log, its backups and any rebuild (README, Operations: Deletion)."""
+    """Destroy every data key of a project and remove its responses and conversations from the
+    projection: its content is then unreadable in the log, its backups and any rebuild (README,
+    Operations: Deletion)."""
     data_keys = eventlog.data_keys(gateway.js)
     if data_keys is None:
         raise GatewayError("This gateway does not seal its log; nothing can be erased.")
-    erased = await erasure.erase_tenant(data_keys, repository.responses(gateway.db), project)
+    erased = await erasure.erase_tenant(data_keys, gateway.db, project)
     log.warning(
-        "project %r erased by %s: %d keys, %d responses",
+        "project %r erased by %s: %d keys, %d responses, %d conversations",
         project,
         caller.key_id,
         erased.keys,
         erased.responses,
+        erased.conversations,
     )
     return erased.report()
 

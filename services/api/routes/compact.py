@@ -28,10 +28,11 @@ router = APIRouter(prefix="/v1")
 async def compact_response(request: Request, gateway: GatewayDep, tenant: TenantDep) -> object:
     body = validation.parse_request(await request.body(), max_bytes=gateway.settings.max_body_bytes)
     deployment = translation.deployment_for(gateway, body.model)
-    history = await translation.load_history(gateway, tenant, body.previous_response_id)
+    history = await translation.load_history(gateway, tenant, body)
     chat = compaction.compaction_chat(await translation.chat_for(gateway, tenant, body, history, deployment))
     response_id = new_id("resp")
-    summarised = await _complete(routing.body_for(chat, deployment), deployment, response_id)
+    addressed = routing.body_for(chat, deployment, vendor_fields=body.extra_fields())
+    summarised = await _complete(addressed, deployment, response_id)
     summary = _text(summarised)
     if not summary:
         raise BackendFailed("The backend returned no summary.")

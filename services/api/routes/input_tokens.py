@@ -42,7 +42,7 @@ async def count_input_tokens(request: Request, gateway: GatewayDep, tenant: Tena
     max_bytes = gateway.settings.max_body_bytes
     body = validation.parse_request(await request.body(), max_bytes=max_bytes, model=TokenCountRequest)
     deployment = translation.deployment_for(gateway, body.model) if body.model else None
-    history = await translation.load_history(gateway, tenant, body.previous_response_id)
+    history = await translation.load_history(gateway, tenant, body)
     chat = await translation.chat_for(gateway, tenant, body, history, deployment)
     counted = await _tokenize(deployment, chat) if deployment and deployment.tokenize_url else None
     return TokenCounts(input_tokens=tokens.estimate_chat(chat) if counted is None else counted)

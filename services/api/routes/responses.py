@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from nats.js.errors import NotFoundError
 
-from services.api import sse, translation, validation
+from services.api import metrics, sse, translation, validation
 from services.api.deps import CallerDep, Gateway, GatewayDep, TenantDep
 from services.api.watch import ResponseTimedOut, ResponseWatch, replay
-from shared import eventlog, retries, subjects
+from shared import eventlog, mcp_guard, reasoning_blobs, retries, subjects
 from shared.domain.requests import build_response
 from shared.errors import GatewayError, InvalidRequest, NotFound, ServiceUnavailable
 from shared.events import (
@@ -41,10 +41,19 @@ _ABANDON_BUDGET = retries.Budget(total_s=5.0)
 @router.post("/responses")
 async def create_response(request: Request, gateway: GatewayDep, caller: CallerDep) -> object:
     body = validation.parse_request(await request.body(), max_bytes=gateway.settings.max_body_bytes)
-    validation.check_request(body, gateway.config)
+    for dropped in validation.check_request(body, gateway.config):
+        metrics.BUILTIN_TOOLS_DROPPED.labels(dropped).inc()
+    if "mcp" not in gateway.config.tools.dropped():
+        await mcp_guard.check_tools(body.tools, gateway.config.mcp)  # the allow-list (SSRF): before any call
+    if gateway.master is not None:
+        validation.check_encrypted_reasoning(body, reasoning_blobs.opener(gateway.master, caller.tenant))
     await gateway.limiter.admit(caller)
     tenant = caller.tenant
     chain, affinity = await _chain_before(gateway, tenant, body.previous_response_id)
+    if (conversation_id := body.conversation_id()) is not None:
+        await translation.conversation_history(gateway, tenant, conversation_id)  # 404 unless the tenant's
+    # A turn of a conversation is answered once the store appended it, even when not stored itself.
+    awaits_store = body.store or conversation_id is not None
     response_id = new_id("resp")
     events = _opening_events(
         body, response_id=response_id, tenant=tenant, chain=chain, key_id=caller.key_id, affinity=affinity
@@ -54,7 +63,7 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
         await data_keys.create(tenant, response_id)
     buffer = gateway.settings.stream_buffer_msgs
     watch = await ResponseWatch.open(
-        gateway.nc, gateway.js, response_id, buffer_msgs=buffer, awaits_request=body.store
+        gateway.nc, gateway.js, response_id, buffer_msgs=buffer, awaits_request=awaits_store
     )
     try:
         await _log_opening(gateway, events)
@@ -63,7 +72,7 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
         raise
     deadline = _api_deadline(gateway)
     if body.stream:
-        live = _live(gateway, watch, wait_projection=body.store, deadline_s=deadline)
+        live = _live(gateway, watch, wait_projection=awaits_store, deadline_s=deadline)
         return _sse(gateway, live, deadline_s=deadline)
     async with watch:
         if body.background:
@@ -73,7 +82,7 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
             final = await watch.terminal(deadline_s=deadline)
         except ResponseTimedOut:
             raise _timed_out(deadline) from None
-        final = await _as_logged(gateway, watch, final, wait_projection=body.store)
+        final = await _as_logged(gateway, watch, final, wait_projection=awaits_store)
     if final.http_error is not None:  # the backend refused the request itself (context length)
         return JSONResponse({"error": final.http_error["error"]}, status_code=final.http_error["status"])
     return JSONResponse(final.payload["response"])

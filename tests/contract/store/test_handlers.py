@@ -39,6 +39,8 @@ class _Unstorable:
         self.writes += 1
         raise InvalidDocument("key 'a\\x00b' must not contain null bytes")
 
+    bulk_write = update_one  # the store sends its writes in bulk (shared/readmodel/bulk.py)
+
 
 async def _dead_letters(js: JetStreamContext, original_subject: str) -> list[deadletter.Letter]:
     return [letter async for letter in deadletter.letters(js) if letter.original_subject == original_subject]
@@ -56,6 +58,12 @@ class _FailingOnce:
             self.failures += 1
             raise AutoReconnect("connection reset")
         return await self._collection.update_one(*args, **kwargs)
+
+    async def bulk_write(self, *args: object, **kwargs: object) -> object:
+        if not self.failures:
+            self.failures += 1
+            raise AutoReconnect("connection reset")
+        return await self._collection.bulk_write(*args, **kwargs)
 
 
 async def test_the_log_is_projected_and_the_api_signalled(store: NatsBroker, db: AsyncDatabase) -> None:

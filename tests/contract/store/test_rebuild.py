@@ -12,7 +12,7 @@ from shared.domain import projection
 from shared.events import Event
 from shared.readmodel import repository
 
-from .samples import deleted, lifecycle, requested
+from .samples import deleted, lifecycle, requested, response, streamed
 from .waiting import store_caught_up
 
 
@@ -63,3 +63,38 @@ async def test_differences_are_reported_by_id(collection: AsyncCollection, db: A
 async def _fold(collection: AsyncCollection, event: Event) -> None:
     if (write := projection.write_for(event, ttl_s=3600)) is not None:
         await repository.apply(collection, write)
+
+
+async def test_a_batch_folded_in_memory_ends_as_its_writes_one_by_one(
+    collection: AsyncCollection, db: AsyncDatabase
+) -> None:
+    background = [
+        streamed("resp_bg", 0, "queued", {"response": response("resp_bg", "queued", background=True)}),
+        requested("resp_bg", background=True),
+        streamed(
+            "resp_bg", 1, "in_progress", {"response": response("resp_bg", "in_progress", background=True)}
+        ),
+        streamed("resp_bg", 4, "completed", {"response": response("resp_bg", "completed", background=True)}),
+        # A retried call re-emits a state numbered after the end: it must not reopen the response.
+        streamed(
+            "resp_bg", 6, "in_progress", {"response": response("resp_bg", "in_progress", background=True)}
+        ),
+    ]
+    log = [*a_log(), *background, lifecycle("resp_late")[-1]]
+    projector = repository.Projector(collection, usage_collection=db["usage_folded"], ttl_s=3600)
+    writes = [pair for event in log for pair in projector.writes(event)]
+    await collection.delete_many({})
+    for writer, write in writes:
+        await repository.apply(writer.collection, write)
+    expected = {
+        name: await db[name].find().sort("_id").to_list() for name in (collection.name, "usage_folded")
+    }
+    await collection.delete_many({})
+    await db["usage_folded"].drop()
+
+    folded = rebuild.folded(writes)
+    await projector.apply(folded)
+
+    assert len(folded) < len(writes)
+    for name, documents in expected.items():
+        assert await db[name].find().sort("_id").to_list() == documents

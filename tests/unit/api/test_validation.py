@@ -5,7 +5,7 @@ import pytest
 
 from services.api.routes.input_tokens import TokenCountRequest
 from services.api.validation import check_request, parse_request
-from shared.config import Deployment, GatewayConfig
+from shared.config import BuiltinTools, Deployment, GatewayConfig
 from shared.errors import InvalidRequest
 from shared.request_model import ResponseCreateRequest
 
@@ -13,9 +13,14 @@ CONFIG = GatewayConfig(models=[Deployment(name="m", api_base="http://a/v1", mode
 MAX_BYTES = 100_000
 
 
-def _parsed(**fields: object) -> ResponseCreateRequest:
+# Hosted tools the gateway cannot run are refused unless the operator drops them (builtin_tools.py).
+DROPPED = dict.fromkeys(["web_search", "file_search", "mcp", "code_interpreter"], "drop")
+DROPPING = CONFIG.model_copy(update={"tools": BuiltinTools(unsupported=DROPPED)})
+
+
+def _parsed(config: GatewayConfig = CONFIG, **fields: object) -> ResponseCreateRequest:
     request = parse_request(json.dumps({"model": "m", "input": "hi", **fields}).encode(), max_bytes=MAX_BYTES)
-    check_request(request, CONFIG)
+    check_request(request, config)
     return request
 
 
@@ -177,6 +182,7 @@ def test_chat_completions_tools_and_tool_choice_become_the_responses_form():
 
 def test_what_openai_clients_send_is_accepted():
     request = _parsed(
+        DROPPING,
         tools=[
             {"type": "function", "name": "f", "parameters": {"$defs": {"A": {}}, "$ref": "#/$defs/A"},
              "strict": True},

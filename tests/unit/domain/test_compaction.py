@@ -46,3 +46,7 @@ def test_the_summary_request_drops_tools_and_asks_last() -> None:
 def test_items_it_cannot_read_are_invalid(content: str) -> None:
     with pytest.raises(InvalidRequest):
         items.to_messages([{"type": "compaction", "encrypted_content": content}])
+
+
+def test_a_lone_surrogate_in_the_summary_is_replaced_not_raised() -> None:
+    assert compaction.decode(compaction.encode("a\ud800b")) == "a?b"

@@ -1,0 +1,128 @@
+"""Writes to one collection gathered into bulk writes: a group commit.
+
+A write is queued and the queue is sent as one ``bulk_write`` (unordered, one round trip) as soon as
+no other is in flight; what arrives meanwhile waits and goes in the next. Alone (one request at a
+time) a write goes out at once, as ``update_one`` would; under load each round trip carries the
+writes of many responses, which costs the server and the store less per write than one command
+each (bench/README.md, "The store's writes").
+
+Every write of the projection is a guarded upsert that may be applied in any order and any number of
+times (``shared.domain.projection``), so writes of one batch need no order among themselves. Each
+caller learns its own write's outcome: applied, a duplicate key (``apply`` then retries it without
+upsert, as ``repository.apply`` does), or the error it alone met. A transient error of the whole
+command (unreachable, timed out) goes to every write it carried; any other (a write BSON cannot
+hold fails the command before it is sent) has each write tried alone, so only its own fails.
+"""
+
+import asyncio
+import dataclasses
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError, ExecutionTimeout, WriteError
+
+from shared import mongo, retries
+from shared.domain.projection import Write
+
+# One command's writes at most. On the embedded stand-in a write in a bulk of 16-64 cost 20-25% less
+# of its CPU than one alone, and one in a bulk of 256 no less (bench/README.md); and a batch's
+# callers all wait for its last write.
+MAX_BATCH = 64
+# How long a caller waits for its write: its own command's timeout, plus the batches queued ahead.
+WAIT_S = 3 * mongo.TIMEOUT_MS / 1000
+_DUPLICATE_KEY = 11000
+_TIMED_OUT = 50  # MaxTimeMSExpired
+
+
+class GroupWriter:
+    """One collection's writes, gathered; one per collection and event loop."""
+
+    def __init__(self, collection: AsyncCollection) -> None:
+        self.collection = collection
+        self._queue: list[tuple[Write, asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def apply(self, write: Write) -> None:
+        """Apply ``write`` with the others queued now; raises what its own write met."""
+        if not await asyncio.wait_for(self.submit(write), WAIT_S) and write.upsert:
+            # A document with this id exists but the guard did not match it, or it was inserted
+            # concurrently: only the latter can still apply, so once more without inserting.
+            await asyncio.wait_for(self.submit(dataclasses.replace(write, upsert=False)), WAIT_S)
+
+    def submit(self, write: Write) -> "asyncio.Future[bool]":
+        """Queue ``write``; its future is True once applied, False on a duplicate key."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((write, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return future
+
+    async def _flush(self) -> None:
+        batch: list[tuple[Write, asyncio.Future[bool]]] = []
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                await self._write(batch)
+        except BaseException as error:  # cancelled (shutdown): nobody may wait for good
+            for _, future in batch + self._queue:
+                if not future.done():
+                    future.set_exception(error if isinstance(error, Exception) else ConnectionError(error))
+            self._queue = []
+            raise
+
+    async def _write(self, batch: list[tuple[Write, "asyncio.Future[bool]"]]) -> None:
+        ops = [UpdateOne(w.filter, w.update, upsert=w.upsert) for w, _ in batch]
+        errors: dict[int, dict] = {}
+        try:
+            await self.collection.bulk_write(ops, ordered=False)
+        except BulkWriteError as error:
+            if concern := error.details.get("writeConcernErrors"):
+                _fail(batch, _error_of(concern[-1]))
+                return
+            errors = {e["index"]: e for e in error.details.get("writeErrors", [])}
+        except Exception as error:  # the command as a whole: unreachable, timed out, refused
+            if len(batch) > 1 and not retries.is_transient(error):
+                # One write BSON cannot hold (say) fails the whole command before it is sent: each
+                # alone, so that only that write fails and the others apply.
+                await self._one_by_one(batch)
+            else:
+                _fail(batch, error)
+            return
+        for index, (_, future) in enumerate(batch):
+            if future.done():  # its caller stopped waiting
+                continue
+            if (found := errors.get(index)) is None:
+                future.set_result(True)
+            elif found.get("code") == _DUPLICATE_KEY:
+                future.set_result(False)
+            else:
+                future.set_exception(_error_of(found))
+
+    async def _one_by_one(self, batch: list[tuple[Write, "asyncio.Future[bool]"]]) -> None:
+        for write, future in batch:
+            try:
+                await self.collection.update_one(write.filter, write.update, upsert=write.upsert)
+            except DuplicateKeyError:
+                outcome: bool | Exception = False
+            except Exception as error:
+                outcome = error
+            else:
+                outcome = True
+            if future.done():
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+
+def _fail(batch: list[tuple[Write, "asyncio.Future[bool]"]], error: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
+
+
+def _error_of(found: dict) -> Exception:
+    """One write's error as ``update_one`` would have raised it (a timeout stays transient)."""
+    message, code = str(found.get("errmsg")), found.get("code")
+    return ExecutionTimeout(message, code, found) if code == _TIMED_OUT else WriteError(message, code, found)

@@ -1,0 +1,97 @@
+"""The store's gathered writes (``shared.readmodel.bulk``) on a real MongoDB-wire server: what many
+callers write at once goes out in fewer commands and ends as their writes one by one would."""
+
+import asyncio
+
+import pytest
+from bson.errors import InvalidDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import WriteError
+
+from shared.domain import projection
+from shared.readmodel import repository
+from shared.readmodel.bulk import GroupWriter
+
+from .samples import lifecycle
+
+TTL_S = 3600
+
+
+class _Counting:
+    """The collection, counting the commands the writer sends."""
+
+    def __init__(self, collection: AsyncCollection) -> None:
+        self._collection = collection
+        self.commands = 0
+
+    async def bulk_write(self, *args: object, **kwargs: object) -> object:
+        self.commands += 1
+        return await self._collection.bulk_write(*args, **kwargs)
+
+
+async def _one_by_one(collection: AsyncCollection, writes: list[projection.Write]) -> list[dict]:
+    await collection.delete_many({})
+    for write in writes:
+        await repository.apply(collection, write)
+    return await collection.find().sort("_id").to_list()
+
+
+async def test_concurrent_writes_share_commands_and_end_as_one_by_one(collection: AsyncCollection) -> None:
+    events = [event for n in range(20) for event in lifecycle(f"resp_{n:02}")]
+    writes = [w for e in events if (w := projection.write_for(e, ttl_s=TTL_S)) is not None]
+    expected = await _one_by_one(collection, writes)
+    await collection.delete_many({})
+    counting = _Counting(collection)
+    writer = GroupWriter(counting)  # type: ignore[arg-type]
+
+    await asyncio.gather(*(writer.apply(w) for w in writes))
+
+    assert await collection.find().sort("_id").to_list() == expected
+    assert counting.commands < len(writes)
+
+
+async def test_a_write_that_loses_an_insert_race_in_its_batch_still_applies(
+    collection: AsyncCollection,
+) -> None:
+    events = lifecycle("resp_raced")
+    request, completed = (projection.write_for(e, ttl_s=TTL_S) for e in (events[0], events[-1]))
+    assert request is not None and completed is not None
+    expected = await _one_by_one(collection, [request, completed])
+    await collection.delete_many({})
+    writer = GroupWriter(collection)
+
+    # A redelivered terminal event in the same command: its guard no longer matches the document the
+    # first one inserted, so its upsert meets the duplicate key.
+    assert await asyncio.gather(writer.submit(completed), writer.submit(completed)) == [True, False]
+    await collection.delete_many({})
+    await asyncio.gather(writer.apply(completed), writer.apply(completed), writer.apply(request))
+
+    assert await collection.find().sort("_id").to_list() == expected
+
+
+async def test_an_error_fails_only_its_own_write(collection: AsyncCollection) -> None:
+    await collection.delete_many({})
+    writer = GroupWriter(collection)
+    good = projection.Write(filter={"_id": "good"}, update={"$set": {"a": 1}})
+    bad = projection.Write(filter={"_id": "bad"}, update={"$inc": {"a": "not a number"}})
+
+    outcomes = await asyncio.gather(writer.apply(good), writer.apply(bad), return_exceptions=True)
+
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], WriteError)
+    assert await collection.find_one({"_id": "good"}) == {"_id": "good", "a": 1}
+    with pytest.raises(WriteError):
+        await writer.apply(bad)
+
+
+async def test_a_write_bson_cannot_hold_fails_alone(collection: AsyncCollection) -> None:
+    await collection.delete_many({})
+    writer = GroupWriter(collection)
+    good = projection.Write(filter={"_id": "good"}, update={"$set": {"a": 1}})
+    unencodable = projection.Write(filter={"_id": "nul"}, update={"$set": {"a\x00b": 1}})
+
+    outcomes = await asyncio.gather(writer.apply(good), writer.apply(unencodable), return_exceptions=True)
+
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], InvalidDocument)
+    assert await collection.find_one({"_id": "good"}) == {"_id": "good", "a": 1}

@@ -1,0 +1,38 @@
+"""What a step's outbox logs: everything of a streamed or background response, only the states of a
+foreground non-stream one, and nothing at or before ``after`` (a step run again)."""
+
+from services.worker.ledger import Ledger
+from services.worker.outbox import Outbox
+from shared.events import ResponseStreamed
+
+from .test_runs import PATIENCE, MemoryLog, call
+
+
+def payloads(*types: str) -> list[dict]:
+    return [{"type": kind, "sequence_number": n, "response": {}} for n, kind in enumerate(types)]
+
+
+def wrap(payload: dict, http_error: dict | None) -> ResponseStreamed:
+    return ResponseStreamed.of(payload, response_id="r", tenant="t", http_error=http_error)
+
+
+EVENTS = payloads(
+    "response.created", "response.output_item.added", "response.output_text.delta", "response.completed"
+)
+
+
+async def test_a_streamed_step_logs_what_is_new():
+    log = MemoryLog()
+    outbox = Outbox(call(stream=True), Ledger(log, PATIENCE), after=1, wrap=wrap)
+    await outbox.emit(EVENTS)
+    await outbox.confirm()
+    assert log.numbers() == [2, 3]
+
+
+async def test_a_foreground_non_stream_step_logs_only_states():
+    log = MemoryLog()
+    outbox = Outbox(call(stream=False), Ledger(log, PATIENCE), after=None, wrap=wrap)
+    await outbox.emit(EVENTS, {"status": 400})
+    await outbox.confirm()
+    assert log.types() == ["response.created", "response.completed"]
+    assert log.messages[-1].http_error == {"status": 400}

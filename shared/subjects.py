@@ -74,6 +74,11 @@ def health(service: str) -> str:
     return f"health.{service}"
 
 
+# Core request/reply, api -> the worker replicas' queue group (shared/backend_calls.py).
+BACKEND_COMPLETE = "backend.complete"
+BACKEND_COUNT = "backend.count"
+
+
 ALL_REQUESTED = "resp.*.requested"
 ALL_CHAT_CALLS = "resp.*.call"
 ALL_STATE = f"resp.*.{_STATE_SUFFIX}"

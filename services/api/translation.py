@@ -1,24 +1,17 @@
 """The translator's pure mapping, run inside the api for the endpoints that answer at once and put no
 response in the log (``input_tokens``, ``compact``): the same chain, references and function as the
-translator service uses, so a count or a compaction sees exactly what a real request would send."""
+translator service uses, so a count or a compaction sees exactly what a real request would send. The
+body goes to the worker (``shared/backend_calls.py``), which fits it to the deployment that serves."""
 
 from typing import Any
 
 from services.api.deps import Gateway
-from shared.config import Deployment
 from shared.domain import requests
-from shared.errors import InvalidRequest, ModelNotFound
+from shared.errors import InvalidRequest
 from shared.readmodel import queries
 from shared.request_model import ResponseCreateRequest
 
 Doc = dict[str, Any]
-
-
-def deployment_for(gateway: Gateway, model: str) -> Deployment:
-    deployment = gateway.config.deployment(model)
-    if deployment is None:
-        raise ModelNotFound(model)
-    return deployment
 
 
 async def previous_response(gateway: Gateway, tenant: str, previous_id: str) -> Doc:
@@ -47,15 +40,10 @@ async def chat_for(
     tenant: str,
     request: ResponseCreateRequest,
     history: list[Doc],
-    deployment: Deployment | None,
 ) -> dict[str, Any]:
     """The Chat Completions body the translator would build for ``request`` after ``history``."""
     wanted = requests.referenced_item_ids(request)
     references = await queries.find_items(gateway.db, tenant=tenant, item_ids=wanted) if wanted else {}
     return requests.build_chat_request(
-        request,
-        history,
-        references=references,
-        replay_reasoning=gateway.config.replay_reasoning,
-        context_window=deployment.context_window if deployment else None,
+        request, history, references=references, replay_reasoning=gateway.config.replay_reasoning
     )

@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from services.api.errors import invalid_request_from
 from shared.config import GatewayConfig
-from shared.domain import tools
-from shared.errors import InvalidRequest, ModelNotFound
+from shared.domain import routing, tools
+from shared.errors import InvalidRequest
 from shared.request_model import ResponseCreateRequest
 
 Request = TypeVar("Request", bound=ResponseCreateRequest)
@@ -37,8 +37,7 @@ def _parsed(body: bytes) -> object:
 
 
 def check_request(request: ResponseCreateRequest, config: GatewayConfig) -> None:
-    if config.deployment(request.model) is None:
-        raise ModelNotFound(request.model)
+    routing.served(config, request.model)
     if not request.input:  # None, "" or []
         raise InvalidRequest("'input' must not be empty.", param="input", code="empty_input")
     if request.background and not request.store:

@@ -113,18 +113,13 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
     history = await queries.get_chain_docs(db, tenant=event.tenant, ids=event.chain) if event.chain else []
     wanted = requests.referenced_item_ids(request)
     references = await queries.find_items(db, tenant=event.tenant, item_ids=wanted) if wanted else {}
-    deployment = config.deployment(request.model)
     try:
         chat = requests.build_chat_request(
-            request,
-            history,
-            references=references,
-            replay_reasoning=config.replay_reasoning,
-            context_window=deployment.context_window if deployment else None,
+            request, history, references=references, replay_reasoning=config.replay_reasoning
         )
     except InvalidRequest as error:
         # A non-stream client gets the 400 it would have had, had the api been able to see the problem.
-        return failed_events(event, error, http_error={"status": error.status, **error.body()})
+        return failed_events(event, error, http_error=error.http_error())
     call = ChatCallRequested(
         event_id=derived_id("evt", event.response_id, "call"),
         response_id=event.response_id,

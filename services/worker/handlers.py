@@ -24,8 +24,10 @@ from nats.js.api import ConsumerConfig, RawStreamMsg
 from services.worker.deployments import Pool
 from services.worker.ledger import Superseded
 from services.worker.logged import JetStreamLog
+from services.worker.oneshots import OneShots
 from services.worker.runs import Run
-from shared import consumers, deadletter, eventlog, subjects
+from shared import backend_calls, consumers, deadletter, eventlog, subjects
+from shared.backend_calls import Completed, CompletionRequested, TokenCountRequested, TokensCounted
 from shared.bus import LOG
 from shared.config import Settings
 from shared.events import ChatCallRequested, ResponseCancelRequested
@@ -88,6 +90,16 @@ async def register(
     @broker.subscriber(subjects.ALL_CANCELS, no_reply=True)
     async def on_cancel(request: ResponseCancelRequested) -> None:
         calls.cancel(request.response_id)
+
+    oneshots = OneShots(pool, client)
+
+    @broker.subscriber(subjects.BACKEND_COMPLETE, queue=DURABLE, max_workers=concurrency)
+    async def on_complete(msg: NatsMessage) -> Completed:
+        return await oneshots.complete(backend_calls.decode(msg.body, msg.headers, CompletionRequested))
+
+    @broker.subscriber(subjects.BACKEND_COUNT, queue=DURABLE, max_workers=concurrency)
+    async def on_count(msg: NatsMessage) -> TokensCounted:
+        return await oneshots.count(backend_calls.decode(msg.body, msg.headers, TokenCountRequested))
 
 
 class ChatCalls:

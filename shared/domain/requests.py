@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.domain import history as chain
-from shared.domain import items, tools, truncation
+from shared.domain import items, tools
 from shared.errors import InvalidRequest
 from shared.request_model import (
     FormatJsonObject,
@@ -83,11 +83,10 @@ def build_chat_request(
     *,
     references: dict[str, dict[str, Any]] | None = None,
     replay_reasoning: bool = False,
-    context_window: int | None = None,
 ) -> dict[str, Any]:
-    """The Chat Completions body, without ``model`` and streaming options (the worker adds those per
-    deployment). Keys whose value would be null are left out: some backends reject nulls.
-    With ``truncation: "auto"``, the oldest turns are dropped to fit ``context_window`` (when known)."""
+    """The Chat Completions body, without ``model`` and streaming options, and untruncated: the worker
+    adds those per deployment (``routing.body_for``), since only it knows which one serves. Keys whose
+    value would be null are left out: some backends reject nulls."""
     messages = _messages(request, history, references or {}, replay_reasoning)
     body: dict[str, Any] = {
         "messages": messages,
@@ -109,10 +108,7 @@ def build_chat_request(
     }
     # Vendor fields from extra_body go through untouched and win: the client asked for them by name.
     body.update(request.extra_fields())
-    chat = {key: value for key, value in body.items() if value is not None}
-    if request.truncation == "auto" and context_window is not None:
-        return truncation.fit(chat, context_window=context_window)
-    return chat
+    return {key: value for key, value in body.items() if value is not None}
 
 
 def _messages(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.config import Deployment, GatewayConfig
+from shared.domain import truncation
 from shared.errors import ModelNotFound, RateLimited
 
 
@@ -29,8 +30,7 @@ def plan(
     config: GatewayConfig, model: str, *, health: Health, affinity: str | None, rng: random.Random
 ) -> list[Deployment]:
     """The deployments to try for ``model``, first choice first; each appears once."""
-    if not config.deployments(model):
-        raise ModelNotFound(model)
+    served(config, model)
     candidates: list[Deployment] = []
     for name in [model, *config.fallbacks.get(model, [])]:
         ordered = _ordered(config.deployments(name), affinity, rng)
@@ -41,6 +41,14 @@ def plan(
     healthy = [d for d in open_ if d.id not in health.cooling]
     # Cooling deployments are a last resort rather than no answer at all: one may have recovered.
     return healthy + [d for d in open_ if d.id in health.cooling]
+
+
+def served(config: GatewayConfig, model: str) -> list[Deployment]:
+    """The deployments of the client-facing name ``model``; ``ModelNotFound`` when it names none. The
+    one model check: the api's, before it accepts a request, and the worker's, before it routes one."""
+    if deployments := config.deployments(model):
+        return deployments
+    raise ModelNotFound(model)
 
 
 # Failures of the connection itself, before any answer: the deployment may well serve the next try,
@@ -69,16 +77,25 @@ def backoff_s(config: GatewayConfig, retry: int) -> float:
     return config.retry.backoff_s * 2 ** (retry - 1)
 
 
-def body_for(chat: dict[str, Any], deployment: Deployment) -> dict[str, Any]:
+def body_for(chat: dict[str, Any], deployment: Deployment, *, truncate: bool = False) -> dict[str, Any]:
     """The translated chat body, addressed to one deployment: its upstream model name, streaming with
     usage, the max-tokens parameter spelled the way that backend wants, and ``service_tier`` only
-    where the deployment forwards it."""
+    where the deployment forwards it; truncated as ``fitted`` says."""
+    chat = fitted(chat, deployment, truncate=truncate)
     body = {**chat, "model": deployment.model, "stream": True, "stream_options": {"include_usage": True}}
     if not deployment.forward_service_tier:
         body.pop("service_tier", None)
     if "max_tokens" in body and deployment.max_tokens_param != "max_tokens":
         body[deployment.max_tokens_param] = body.pop("max_tokens")
     return body
+
+
+def fitted(chat: dict[str, Any], deployment: Deployment, *, truncate: bool) -> dict[str, Any]:
+    """With ``truncate`` (the request's ``truncation: "auto"``), ``chat`` without the oldest turns that
+    do not fit this deployment's ``context_window`` (when it names one); else ``chat`` itself."""
+    if truncate and deployment.context_window is not None:
+        return truncation.fit(chat, context_window=deployment.context_window)
+    return chat
 
 
 def _ordered(deployments: list[Deployment], affinity: str | None, rng: random.Random) -> list[Deployment]:

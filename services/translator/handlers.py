@@ -18,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared import consumers, eventlog, subjects
 from shared.bus import LOG
 from shared.config import GatewayConfig
-from shared.domain import requests, stream
+from shared.domain import requests, sequence, stream
 from shared.errors import GatewayError, InvalidRequest
 from shared.events import ChatCallRequested, Event, ResponseRequested, ResponseStreamed
 from shared.ids import derived_id
@@ -129,7 +129,7 @@ async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: Gate
         response=response,
         stream=request.stream,
         background=request.background,
-        sequence_start=_sequence_start(event),
+        sequence_start=sequence.first_of_run(background=request.background),
         affinity=event.affinity,
         key_id=event.key_id,
     )
@@ -144,14 +144,11 @@ def failed_events(
     response = requests.build_response(
         event.request, response_id=event.response_id, created_at=event.created_at
     )
-    state, opening = stream.start(response, sequence_start=_sequence_start(event))
+    first = sequence.first_of_run(background=event.request.background)
+    state, opening = stream.start(response, sequence_start=first)
     ending = stream.fail(state, code=error.failure_code, message=error.message)
     ids = {"response_id": event.response_id, "tenant": event.tenant}
     return [
         *(ResponseStreamed.of(p, **ids) for p in opening),
         *(ResponseStreamed.of(p, **ids, http_error=http_error, key_id=event.key_id) for p in ending),
     ]
-
-
-def _sequence_start(event: ResponseRequested) -> int:
-    return 1 if event.request.background else 0  # a background log opens with the api's response.queued

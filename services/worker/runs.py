@@ -18,7 +18,7 @@ from services.worker import deployments, failover, ledger
 from services.worker.ledger import PATIENCE, Ledger, Patience, Superseded
 from services.worker.logged import Position
 from shared import consumers, subjects
-from shared.domain import stream
+from shared.domain import sequence, stream
 from shared.errors import BackendFailed, GatewayError
 from shared.events import TERMINAL_TYPES, ChatCallRequested, ResponseStreamed
 
@@ -105,8 +105,8 @@ class Run:
             position = await log.position(self.call.response_id)
             if position.ended:
                 return
-            after = self.call.sequence_start - 1 if position.last is None else position.last
-            state = stream.StreamState(response=copy.deepcopy(self.call.response), sequence=after + 1)
+            number = sequence.next_after(position.last, first=self.call.sequence_start)
+            state = stream.StreamState(response=copy.deepcopy(self.call.response), sequence=number)
             sent = Ledger(log, patience)
             try:
                 for payload in stream.fail(state, code="server_error", message=message):

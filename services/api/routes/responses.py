@@ -14,6 +14,7 @@ from services.api import sse, translation, validation
 from services.api.deps import CallerDep, Gateway, GatewayDep, TenantDep
 from services.api.watch import ResponseTimedOut, ResponseWatch, replay
 from shared import eventlog, retries, subjects
+from shared.domain import sequence
 from shared.domain.requests import build_response
 from shared.errors import GatewayError, InvalidRequest, NotFound, ServiceUnavailable
 from shared.events import (
@@ -174,7 +175,7 @@ def _opening_events(
     if not body.background:
         return [requested]
     queued = build_response(body, response_id=response_id, created_at=created_at, status="queued")
-    payload = {"type": "response.queued", "sequence_number": 0, "response": queued}
+    payload = {"type": "response.queued", "sequence_number": sequence.QUEUED, "response": queued}
     # Logged before the request: once the request is in, a worker may log its events at any moment.
     return [ResponseStreamed.of(payload, response_id=response_id, tenant=tenant), requested]
 
@@ -205,7 +206,8 @@ async def _abandon(gateway: Gateway, queued: ResponseStreamed, response_id: str)
         return
     error = {"code": "server_error", "message": "The request could not be logged; please retry it."}
     response = {**queued.payload["response"], "status": "failed", "error": error}
-    payload = {"type": "response.failed", "sequence_number": 1, "response": response}
+    number = sequence.next_after(sequence.QUEUED)
+    payload = {"type": "response.failed", "sequence_number": number, "response": response}
     failed = ResponseStreamed.of(payload, response_id=response_id, tenant=queued.tenant)
     try:
         await eventlog.append(gateway.js, failed, budget=_ABANDON_BUDGET)
@@ -273,10 +275,10 @@ def _sse(
 
 
 async def _frames(events: AsyncIterator[ResponseStreamed], *, deadline_s: float) -> AsyncIterator[bytes]:
-    sequence_number = -1
+    last: int | None = None
     try:
         async for event in events:
-            sequence_number = event.sequence_number
+            last = event.sequence_number
             yield sse.frame(event.payload)
     except (ResponseTimedOut, GatewayError) as failure:
         error = _timed_out(deadline_s) if isinstance(failure, ResponseTimedOut) else failure
@@ -286,7 +288,7 @@ async def _frames(events: AsyncIterator[ResponseStreamed], *, deadline_s: float)
                 "code": error.code,
                 "message": error.message,
                 "param": None,
-                "sequence_number": sequence_number + 1,
+                "sequence_number": sequence.next_after(last),
             }
         )
 

@@ -1,19 +1,10 @@
-"""Every NATS subject and stream name, in one place.
+"""Every NATS subject and stream name, in one place; who publishes and consumes each is the table of
+``shared/topology.py``.
 
 One JetStream stream, ``RESPONSES``, holds the log. Each response has its own subjects below
-``resp.<response_id>``, so reading ``resp.<id>.>`` in order is that response's whole history::
-
-    resp.<id>.requested   ResponseRequested   api        -> translator, store
-    resp.<id>.call        ChatCallRequested   translator -> worker
-    resp.<id>.state       STATE_EVENT_TYPES   worker     -> store, api   (queued ... completed)
-    resp.<id>.delta       all other events    worker     -> api          (deltas: the store never reads them)
-    resp.<id>.deleted     ResponseDeleted     api        -> store
-    resp.<id>.cancel      ResponseCancelRequested  api   -> every worker (core subscription)
-
-Core NATS (not stored) carries what is only a signal:
-
-    notify.projected.<id>  store -> api    the projection holds this response's terminal state
-    health.<service>       api -> service  liveness ping, answered by any replica
+``resp.<response_id>`` (requested, call, state, delta, deleted, cancel), so reading ``resp.<id>.>`` in
+order is that response's whole history. Core NATS (not stored) carries what is only a signal or a
+request answered at once: ``notify.projected.<id>``, ``health.<service>``, ``backend.*``.
 """
 
 STREAM = "RESPONSES"
@@ -82,6 +73,7 @@ BACKEND_COUNT = "backend.count"
 ALL_REQUESTED = "resp.*.requested"
 ALL_CHAT_CALLS = "resp.*.call"
 ALL_STATE = f"resp.*.{_STATE_SUFFIX}"
+ALL_DELTAS = f"resp.*.{_DELTA_SUFFIX}"
 ALL_DELETED = "resp.*.deleted"
 ALL_CANCELS = "resp.*.cancel"
 

@@ -12,7 +12,6 @@ left waiting for a projection that will never come.
 import json
 import logging
 
-from faststream import AckPolicy
 from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -20,8 +19,7 @@ from nats.js.api import ConsumerConfig, RawStreamMsg
 from pymongo.asynchronous.collection import AsyncCollection
 
 from services.store import durable
-from shared import consumers, deadletter, eventlog, subjects
-from shared.bus import LOG
+from shared import bus, consumers, deadletter, eventlog, subjects
 from shared.datakeys import KeyDestroyed
 from shared.domain import projection
 from shared.readmodel import repository
@@ -67,14 +65,6 @@ async def register(
         if (signal := projection.projected_signal(event)) is not None:
             await _signal(nc, event.response_id, signal)
 
-    @broker.subscriber(
-        stream=LOG,
-        durable=DURABLE,
-        queue=DURABLE,
-        config=config,
-        max_workers=concurrency,
-        ack_policy=AckPolicy.MANUAL,
-    )
     async def on_event(msg: NatsMessage) -> None:
         async def unstored(reason: str) -> None:
             await _tell_unstored(nc, msg.raw_message.subject)
@@ -82,6 +72,8 @@ async def register(
         await consumers.settle(
             msg, lambda: project_event(msg), js=js, consumer=DURABLE, on_failure=unstored, policy=REDELIVERY
         )
+
+    bus.subscribe(broker, DURABLE, {"event": on_event}, concurrency=concurrency, durable=config)
 
     async def exhausted(raw: RawStreamMsg, reason: str) -> None:
         await _tell_unstored(nc, raw.subject or "")

@@ -8,15 +8,13 @@ delivery timed out (``shared.deadletter.watch_exhausted``, started in ``main.py`
 
 import logging
 
-from faststream import AckPolicy
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
 from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared import consumers, eventlog, subjects
-from shared.bus import LOG
+from shared import bus, consumers, eventlog, subjects
 from shared.config import GatewayConfig
 from shared.domain import requests, sequence, stream
 from shared.errors import GatewayError, InvalidRequest
@@ -40,15 +38,6 @@ SERVER_ERROR = GatewayError("The server had an error while processing your reque
 def register(
     broker: NatsBroker, *, js: JetStreamContext, db: AsyncDatabase, config: GatewayConfig, concurrency: int
 ) -> None:
-    @broker.subscriber(
-        subjects.ALL_REQUESTED,
-        stream=LOG,
-        durable=DURABLE,
-        queue=DURABLE,
-        config=consumer_config(),
-        max_workers=concurrency,
-        ack_policy=AckPolicy.MANUAL,
-    )
     async def on_requested(msg: NatsMessage) -> None:
         requested: list[ResponseRequested] = []  # set once the message decoded: then it can be failed
 
@@ -71,6 +60,9 @@ def register(
             policy=REDELIVERY,
             heartbeat_s=HEARTBEAT_S,
         )
+
+    handlers = {"requested": on_requested}
+    bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=consumer_config())
 
 
 def consumer_config() -> ConsumerConfig:

@@ -16,7 +16,6 @@ import logging
 from collections.abc import AsyncIterator
 
 import httpx
-from faststream import AckPolicy
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
@@ -26,9 +25,8 @@ from services.worker.ledger import Superseded
 from services.worker.logged import JetStreamLog
 from services.worker.oneshots import OneShots
 from services.worker.runs import Run
-from shared import backend_calls, consumers, deadletter, eventlog, subjects
+from shared import backend_calls, bus, consumers, deadletter, eventlog
 from shared.backend_calls import Completed, CompletionRequested, TokenCountRequested, TokensCounted
-from shared.bus import LOG
 from shared.config import Settings
 from shared.events import ChatCallRequested, ResponseCancelRequested
 
@@ -71,35 +69,20 @@ async def register(
         heartbeat_s=min(ack_wait_s / 3, _MAX_HEARTBEAT_S),
     )
 
-    @broker.subscriber(
-        subjects.ALL_CHAT_CALLS,
-        stream=LOG,
-        durable=DURABLE,
-        config=config,
-        queue=DURABLE,
-        max_workers=concurrency,
-        ack_policy=AckPolicy.MANUAL,
-    )
-    async def on_chat_call(msg: NatsMessage) -> None:
-        await calls.handle(msg)
+    oneshots = OneShots(pool, client)
 
-    await deadletter.watch_exhausted(broker.connection, js, consumer=DURABLE, on_exhausted=calls.exhausted)
-
-    # A core subscription on a stream subject: it must not answer, or its empty reply would race the
-    # stream's PubAck to the api that published the cancel.
-    @broker.subscriber(subjects.ALL_CANCELS, no_reply=True)
     async def on_cancel(request: ResponseCancelRequested) -> None:
         calls.cancel(request.response_id)
 
-    oneshots = OneShots(pool, client)
-
-    @broker.subscriber(subjects.BACKEND_COMPLETE, queue=DURABLE, max_workers=concurrency)
     async def on_complete(msg: NatsMessage) -> Completed:
         return await oneshots.complete(backend_calls.decode(msg.body, msg.headers, CompletionRequested))
 
-    @broker.subscriber(subjects.BACKEND_COUNT, queue=DURABLE, max_workers=concurrency)
     async def on_count(msg: NatsMessage) -> TokensCounted:
         return await oneshots.count(backend_calls.decode(msg.body, msg.headers, TokenCountRequested))
+
+    handlers = {"chat_call": calls.handle, "cancel": on_cancel, "complete": on_complete, "count": on_count}
+    bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=config)
+    await deadletter.watch_exhausted(broker.connection, js, consumer=DURABLE, on_exhausted=calls.exhausted)
 
 
 class ChatCalls:

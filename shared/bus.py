@@ -174,15 +174,18 @@ def subscribe(
 
 
 async def connect(
-    broker: NatsBroker, *, master: MasterKeys | None = None, key_ttl_s: float = 0.0
+    broker: NatsBroker, *, settings: Settings | None = None, master: MasterKeys | None = None
 ) -> JetStreamContext:
-    """Connect and ensure the streams (the log, its claim-check bucket, the dead letters); call before
-    ``broker.start()`` binds the consumers. With ``master`` (every service) the connection seals what
-    it logs, its data keys expiring after ``key_ttl_s``; without it (tests, tools) events stay plain."""
+    """Connect and ensure the streams (the log, its claim-check bucket, the dead letters) as ``settings``
+    say; call before ``broker.start()`` binds the consumers. With ``master`` (every service) the
+    connection seals what it logs, its data keys expiring with their responses (``response_ttl_s``);
+    without it (tests, tools) events stay plain."""
+    settings = settings or Settings()
+    replicas = settings.stream_replicas
     await broker.connect()
     js = broker.connection.jetstream()
-    await eventlog.ensure_stream(js)
-    await deadletter.ensure_stream(js, replicas=eventlog.replicas())
+    await eventlog.ensure_stream(js, replicas=replicas, retention_s=settings.event_retention_s)
+    await deadletter.ensure_stream(js, replicas=replicas)
     if master is not None:
-        await eventlog.seal_with(js, master, ttl_s=key_ttl_s)
+        await eventlog.seal_with(js, master, ttl_s=settings.response_ttl_s, replicas=replicas)
     return js

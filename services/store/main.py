@@ -26,7 +26,7 @@ async def main() -> None:
         usage_collection = db[usage.COLLECTION]
         await usage.ensure_indexes(usage_collection)
         broker = bus.new_broker(settings, "store")
-        js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
+        js = await bus.connect(broker, settings=settings, master=master)
         await handlers.register(
             broker,
             js=js,

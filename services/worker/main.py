@@ -16,10 +16,10 @@ async def main() -> None:
     master = master_keys()  # before any connection: without it the service must not start
     config = settings.gateway_config()
     check_backend_keys(config, os.environ)
-    metrics.serve_from_env()
+    metrics.serve(settings)
     client = chatclient.new_client()
     broker = bus.new_broker(settings, "worker")
-    js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
+    js = await bus.connect(broker, settings=settings, master=master)
     await handlers.register(
         broker,
         js=js,

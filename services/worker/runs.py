@@ -39,7 +39,8 @@ class Stop(enum.Enum):
     DEADLINE = "deadline"
 
 
-Item = dict[str, Any] | GatewayError | Stop
+# What the reader task hands the run: a backend chunk, the error that ended the reading, or a stop.
+Received = dict[str, Any] | GatewayError | Stop
 
 
 class Run:
@@ -47,7 +48,7 @@ class Run:
 
     def __init__(self, call: ChatCallRequested) -> None:
         self.call = call
-        self._items: asyncio.Queue[Item] = asyncio.Queue()
+        self._items: asyncio.Queue[Received] = asyncio.Queue()
         # Stamped on the terminal event: the deployment that served (or was tried last), its cost.
         self._served_by: str | None = None
         self._cost_usd: float | None = None
@@ -154,7 +155,7 @@ class Run:
             self._items.put_nowait(BackendFailed(f"The backend's answer could not be read ({what})."))
 
 
-def _ending(state: stream.StreamState, item: Item, deadline_s: float) -> list[dict[str, Any]]:
+def _ending(state: stream.StreamState, item: Received, deadline_s: float) -> list[dict[str, Any]]:
     match item:
         case Stop.END:
             return stream.finish(state)
@@ -169,7 +170,7 @@ def _ending(state: stream.StreamState, item: Item, deadline_s: float) -> list[di
     raise AssertionError(item)
 
 
-def _http_error(item: Item) -> dict[str, Any] | None:
+def _http_error(item: Received) -> dict[str, Any] | None:
     """What a non-stream request answers instead of the failed Response when the backend refused it
     as the client's error (a context-length 400): the HTTP status and OpenAI's error object."""
     if isinstance(item, GatewayError) and 400 <= item.status < 500:

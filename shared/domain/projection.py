@@ -20,16 +20,11 @@ from typing import Any
 
 from shared import subjects
 from shared.domain.requests import build_response
-from shared.events import TERMINAL_TYPES, Event, ResponseDeleted, ResponseRequested, ResponseStreamed
+from shared.events import Event, ResponseDeleted, ResponseRequested, ResponseStreamed
 from shared.ids import derived_id
 from shared.request_model import InputItem
 
 Doc = dict[str, Any]
-
-# The stream events that carry the whole Response object, the only ones the store receives
-# (``shared.subjects.STATE_EVENT_TYPES``). A response still in progress is shown without its finished
-# items: the terminal event carries the full output.
-LIFECYCLE_TYPES = frozenset({"response.queued", "response.created", "response.in_progress"}) | TERMINAL_TYPES
 
 # A terminal event outranks every non-terminal one whatever their sequence numbers, so a late
 # ``in_progress`` (or one re-emitted by a retried chat call) can never reopen a finished response.
@@ -56,7 +51,9 @@ def write_for(event: Event, *, ttl_s: int) -> Write | None:
     match event:
         case ResponseRequested():
             return _requested(event, ttl_s) if event.request.store else None
-        case ResponseStreamed() if event.type in LIFECYCLE_TYPES:
+        # The stream events that carry the whole Response object, the only ones the store receives. A
+        # response still in progress is shown without its finished items: the terminal event has them.
+        case ResponseStreamed() if event.type in subjects.STATE_EVENT_TYPES:
             return _streamed(event, ttl_s)
         case ResponseDeleted():
             return _deleted(event, ttl_s)

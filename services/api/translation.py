@@ -5,34 +5,29 @@ body goes to the worker (``shared/backend_calls.py``), which fits it to the depl
 
 from typing import Any
 
+from services.api import planning
 from services.api.deps import Gateway
 from shared.domain import requests
-from shared.errors import InvalidRequest
 from shared.readmodel import queries
 from shared.request_model import ResponseCreateRequest
 
 Doc = dict[str, Any]
 
 
-async def previous_response(gateway: Gateway, tenant: str, previous_id: str) -> Doc:
-    """The stored document named by ``previous_response_id``; it must exist for this tenant."""
-    doc = await queries.get_response_doc(gateway.db, tenant=tenant, response_id=previous_id)
-    if doc is None:
-        raise InvalidRequest(
-            f"Previous response with id '{previous_id}' not found.",
-            param="previous_response_id",
-            code="previous_response_not_found",
-        )
-    return doc
+async def previous_turn(gateway: Gateway, tenant: str, previous_id: str | None) -> planning.PreviousTurn:
+    """The turn before a request's, named by ``previous_response_id``: it must exist for this tenant."""
+    doc = (
+        await queries.get_response_doc(gateway.db, tenant=tenant, response_id=previous_id)
+        if previous_id
+        else None
+    )
+    return planning.previous_turn(previous_id, doc)
 
 
 async def load_history(gateway: Gateway, tenant: str, previous_id: str | None) -> list[Doc]:
     """The stored turns of the chain ending at ``previous_id``, oldest first."""
-    if previous_id is None:
-        return []
-    doc = await previous_response(gateway, tenant, previous_id)
-    ids = [*doc.get("chain", []), previous_id]
-    return await queries.get_chain_docs(gateway.db, tenant=tenant, ids=ids)
+    chain = (await previous_turn(gateway, tenant, previous_id)).chain
+    return await queries.get_chain_docs(gateway.db, tenant=tenant, ids=chain) if chain else []
 
 
 async def chat_for(

@@ -8,10 +8,8 @@ from typing import Any
 from services.api import planning
 from services.api.deps import Gateway
 from shared.domain import requests
-from shared.readmodel import queries
+from shared.readmodel import chains, queries
 from shared.request_model import ResponseCreateRequest
-
-Doc = dict[str, Any]
 
 
 async def previous_turn(gateway: Gateway, tenant: str, previous_id: str | None) -> planning.PreviousTurn:
@@ -24,21 +22,17 @@ async def previous_turn(gateway: Gateway, tenant: str, previous_id: str | None) 
     return planning.previous_turn(previous_id, doc)
 
 
-async def load_history(gateway: Gateway, tenant: str, previous_id: str | None) -> list[Doc]:
-    """The stored turns of the chain ending at ``previous_id``, oldest first."""
-    chain = (await previous_turn(gateway, tenant, previous_id)).chain
-    return await queries.get_chain_docs(gateway.db, tenant=tenant, ids=chain) if chain else []
+async def loaded_for(gateway: Gateway, tenant: str, request: ResponseCreateRequest) -> chains.Loaded:
+    """What the translator would load for ``request``: its chain's stored turns and referenced items."""
+    chain = (await previous_turn(gateway, tenant, request.previous_response_id)).chain
+    return await chains.load(gateway.db, tenant=tenant, chain=chain, request=request)
 
 
-async def chat_for(
-    gateway: Gateway,
-    tenant: str,
-    request: ResponseCreateRequest,
-    history: list[Doc],
-) -> dict[str, Any]:
-    """The Chat Completions body the translator would build for ``request`` after ``history``."""
-    wanted = requests.referenced_item_ids(request)
-    references = await queries.find_items(gateway.db, tenant=tenant, item_ids=wanted) if wanted else {}
+def chat_for(gateway: Gateway, request: ResponseCreateRequest, loaded: chains.Loaded) -> dict[str, Any]:
+    """The Chat Completions body the translator would build for ``request``."""
     return requests.build_chat_request(
-        request, history, references=references, replay_reasoning=gateway.config.replay_reasoning
+        request,
+        loaded.history,
+        references=loaded.references,
+        replay_reasoning=gateway.config.replay_reasoning,
     )

@@ -14,13 +14,11 @@ from nats.js.api import ConsumerConfig, RawStreamMsg
 from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.translator import build
 from shared import bus, consumers, eventlog, subjects
 from shared.config import GatewayConfig
-from shared.domain import requests, sequence, stream
-from shared.errors import GatewayError, InvalidRequest
-from shared.events import ChatCallRequested, Event, ResponseRequested, ResponseStreamed
-from shared.ids import derived_id
-from shared.readmodel import queries
+from shared.events import Event, ResponseRequested
+from shared.readmodel import chains
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +28,6 @@ REDELIVERY = consumers.REDELIVERY
 # (its request redelivered to another replica) after ACK_WAIT_S.
 ACK_WAIT_S = 5.0
 HEARTBEAT_S = 1.5
-# What a client is told when the gateway itself failed; the cause is in the translator's log and
-# the dead letter, never in the response.
-SERVER_ERROR = GatewayError("The server had an error while processing your request.")
 
 
 def register(
@@ -93,54 +88,11 @@ async def fail_response(js: JetStreamContext, event: ResponseRequested) -> None:
     except NotFoundError:
         pass
     log.error("%s: ending it failed", event.response_id)
-    for out in failed_events(event, SERVER_ERROR):
+    for out in build.failed_events(event, build.SERVER_ERROR):
         await eventlog.append(js, out)
 
 
 async def translate(event: ResponseRequested, *, db: AsyncDatabase, config: GatewayConfig) -> list[Event]:
-    """The chat call for a requested response, or, when its input cannot be translated, the events of
-    a response that failed before reaching any backend."""
-    request = event.request
-    response = requests.build_response(request, response_id=event.response_id, created_at=event.created_at)
-    history = await queries.get_chain_docs(db, tenant=event.tenant, ids=event.chain) if event.chain else []
-    wanted = requests.referenced_item_ids(request)
-    references = await queries.find_items(db, tenant=event.tenant, item_ids=wanted) if wanted else {}
-    try:
-        chat = requests.build_chat_request(
-            request, history, references=references, replay_reasoning=config.replay_reasoning
-        )
-    except InvalidRequest as error:
-        # A non-stream client gets the 400 it would have had, had the api been able to see the problem.
-        return failed_events(event, error, http_error=error.http_error())
-    call = ChatCallRequested(
-        event_id=derived_id("evt", event.response_id, "call"),
-        response_id=event.response_id,
-        tenant=event.tenant,
-        model=request.model,
-        chat=chat,
-        response=response,
-        stream=request.stream,
-        background=request.background,
-        sequence_start=sequence.first_of_run(background=request.background),
-        affinity=event.affinity,
-        key_id=event.key_id,
-    )
-    return [call]
-
-
-def failed_events(
-    event: ResponseRequested, error: GatewayError, *, http_error: dict | None = None
-) -> list[Event]:
-    """The events of a response that failed before reaching any backend: created, in progress, failed
-    (``error.failure_code``), numbered on from the api's response.queued for a background one."""
-    response = requests.build_response(
-        event.request, response_id=event.response_id, created_at=event.created_at
-    )
-    first = sequence.first_of_run(background=event.request.background)
-    state, opening = stream.start(response, sequence_start=first)
-    ending = stream.fail(state, code=error.failure_code, message=error.message)
-    ids = {"response_id": event.response_id, "tenant": event.tenant}
-    return [
-        *(ResponseStreamed.of(p, **ids) for p in opening),
-        *(ResponseStreamed.of(p, **ids, http_error=http_error, key_id=event.key_id) for p in ending),
-    ]
+    """Load what the request needs from the projection, then build its events (``build.py``, pure)."""
+    loaded = await chains.load(db, tenant=event.tenant, chain=event.chain, request=event.request)
+    return build.chat_call(event, loaded, replay_reasoning=config.replay_reasoning)

@@ -27,8 +27,8 @@ router = APIRouter(prefix="/v1")
 async def compact_response(request: Request, gateway: GatewayDep, tenant: TenantDep) -> object:
     body = validation.parse_request(await request.body(), max_bytes=gateway.settings.max_body_bytes)
     routing.served(gateway.config, body.model)
-    history = await translation.load_history(gateway, tenant, body.previous_response_id)
-    chat = compaction.compaction_chat(await translation.chat_for(gateway, tenant, body, history))
+    loaded = await translation.loaded_for(gateway, tenant, body)
+    chat = compaction.compaction_chat(translation.chat_for(gateway, body, loaded))
     response_id = new_id("resp")
     asked = backend_calls.CompletionRequested(
         model=body.model, chat=chat, truncate=body.truncation == "auto", response_id=response_id
@@ -42,7 +42,7 @@ async def compact_response(request: Request, gateway: GatewayDep, tenant: Tenant
     if not summary:
         raise BackendFailed("The backend returned no summary.")
     conversation = [
-        *(item for doc in history for item in doc.get("input_items", [])),
+        *(item for doc in loaded.history for item in doc.get("input_items", [])),
         *(item.model_dump(mode="json", exclude_none=True) for item in body.input_items()),
     ]
     output = compaction.compacted_output(conversation, summary, compaction_id=derived_id("cmp", response_id))

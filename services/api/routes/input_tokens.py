@@ -40,8 +40,7 @@ async def count_input_tokens(request: Request, gateway: GatewayDep, tenant: Tena
     body = validation.parse_request(await request.body(), max_bytes=max_bytes, model=TokenCountRequest)
     if body.model is not None:
         routing.served(gateway.config, body.model)
-    history = await translation.load_history(gateway, tenant, body.previous_response_id)
-    chat = await translation.chat_for(gateway, tenant, body, history)
+    chat = translation.chat_for(gateway, body, await translation.loaded_for(gateway, tenant, body))
     if body.model is None or not counted_by_worker(gateway.config, body.model, body.truncation):
         return TokenCounts(input_tokens=tokens.estimate_chat(chat))
     asked = backend_calls.TokenCountRequested(model=body.model, chat=chat, truncate=body.truncation == "auto")

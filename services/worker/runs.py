@@ -18,7 +18,7 @@ from services.worker import deployments, failover, ledger
 from services.worker.ledger import PATIENCE, Ledger, Patience, Superseded
 from services.worker.logged import Position
 from shared import consumers, subjects
-from shared.domain import sequence, stream
+from shared.domain import sequence, stream, usage
 from shared.errors import BackendFailed, GatewayError
 from shared.events import TERMINAL_TYPES, ChatCallRequested, ResponseStreamed
 
@@ -145,7 +145,7 @@ class Run:
                     self._items.put_nowait(chunk)
             finally:
                 self._served_by = attempt.deployment.id if attempt.deployment else None
-            self._cost_usd = deployments.cost_usd(attempt.deployment, attempt.usage)
+            self._cost_usd = usage.cost_usd(attempt.deployment, attempt.usage)
             self._items.put_nowait(Stop.END)
         except GatewayError as error:
             self._items.put_nowait(error)

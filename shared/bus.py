@@ -1,13 +1,15 @@
 """The NATS connection every service opens the same way: reconnect forever, authenticate and encrypt
-as the settings say, make sure the log's stream exists before any consumer binds to it, and answer
-health pings."""
+as the settings say, make sure the log's stream exists before any consumer binds to it; and the
+subscriptions of a service, made from ``shared.topology``'s table (health pings answered there)."""
 
 import logging
 import ssl
 import warnings
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker
 from faststream.nats.security import (
     NatsCredentials,
@@ -18,8 +20,9 @@ from faststream.nats.security import (
 )
 from nats.errors import SlowConsumerError
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig
 
-from shared import deadletter, eventlog, subjects
+from shared import deadletter, eventlog, subjects, topology
 from shared.config import ConfigError, Settings
 from shared.sealing import MasterKeys
 
@@ -41,7 +44,7 @@ _broker_log = logging.getLogger("gateway.broker")
 _broker_log.addFilter(_not_a_slow_consumer)
 
 # Consumers bind to the stream `ensure_stream` made; FastStream must not declare it with its own settings.
-LOG = JStream(subjects.STREAM, declare=False)
+RESPONSES_STREAM = JStream(subjects.STREAM, declare=False)
 
 
 def servers(nats_url: str) -> list[str]:
@@ -110,7 +113,7 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 def new_broker(settings: Settings, service: str) -> NatsBroker:
-    broker = NatsBroker(
+    return NatsBroker(
         servers(settings.nats_url),
         security=security(settings),
         name=service,
@@ -122,23 +125,67 @@ def new_broker(settings: Settings, service: str) -> NatsBroker:
         logger=_broker_log,
     )
 
-    @broker.subscriber(subjects.health(service), queue=service)
-    async def answer_health() -> str:
-        return "ok"
 
-    return broker
+async def _answer_health() -> str:
+    return "ok"
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def subscribe(
+    broker: NatsBroker,
+    service: str,
+    handlers: Mapping[str, Handler],
+    *,
+    concurrency: int,
+    durable: ConsumerConfig | None = None,
+) -> None:
+    """Subscribe ``service``'s ``handlers`` (by the names ``shared.topology`` gives them) where the table
+    routes its messages; call before the broker starts. Its durable consumer (named after the service,
+    its replicas a deliver group) settles messages itself (``AckPolicy.MANUAL``) and gets ``durable``
+    as its configuration: several filter subjects must be in it, one is the subscription's subject."""
+    handlers = {"health": _answer_health, **handlers}
+    for route, consumer in topology.consumed_by(service):
+        subject = topology.listen(route, service)
+        match consumer.delivery:
+            case topology.Delivery.CORE:
+                # A core subscription on a stream subject must not answer: its empty reply would race
+                # the stream's PubAck to the publisher.
+                broker.subscriber(subject, no_reply=True)(handlers[consumer.handler or ""])
+            case topology.Delivery.REQUEST_REPLY:
+                broker.subscriber(subject, queue=service, max_workers=concurrency)(
+                    handlers[consumer.handler or ""]
+                )
+    filters = topology.durable_filters(service)
+    if filters:
+        [name] = {
+            c.handler for _, c in topology.consumed_by(service) if c.delivery is topology.Delivery.DURABLE
+        }
+        broker.subscriber(
+            filters[0] if len(filters) == 1 else "",
+            stream=RESPONSES_STREAM,
+            durable=service,
+            queue=service,
+            config=durable,
+            max_workers=concurrency,
+            ack_policy=AckPolicy.MANUAL,
+        )(handlers[name or ""])
 
 
 async def connect(
-    broker: NatsBroker, *, master: MasterKeys | None = None, key_ttl_s: float = 0.0
+    broker: NatsBroker, *, settings: Settings | None = None, master: MasterKeys | None = None
 ) -> JetStreamContext:
-    """Connect and ensure the streams (the log, its claim-check bucket, the dead letters); call before
-    ``broker.start()`` binds the consumers. With ``master`` (every service) the connection seals what
-    it logs, its data keys expiring after ``key_ttl_s``; without it (tests, tools) events stay plain."""
+    """Connect and ensure the streams (the log, its claim-check bucket, the dead letters) as ``settings``
+    say; call before ``broker.start()`` binds the consumers. With ``master`` (every service) the
+    connection seals what it logs, its data keys expiring with their responses (``response_ttl_s``);
+    without it (tests, tools) events stay plain."""
+    settings = settings or Settings()
+    replicas = settings.stream_replicas
     await broker.connect()
     js = broker.connection.jetstream()
-    await eventlog.ensure_stream(js)
-    await deadletter.ensure_stream(js, replicas=eventlog.replicas())
+    await eventlog.ensure_stream(js, replicas=replicas, retention_s=settings.event_retention_s)
+    await deadletter.ensure_stream(js, replicas=replicas)
     if master is not None:
-        await eventlog.seal_with(js, master, ttl_s=key_ttl_s)
+        await eventlog.seal_with(js, master, ttl_s=settings.response_ttl_s, replicas=replicas)
     return js

@@ -1,7 +1,9 @@
-"""Talking to Chat Completions backends over one pooled httpx client. The worker's runs call it, and
-so do the api's ``compact`` and tokenizer ``input_tokens`` until those travel to the worker too."""
+"""Talking to Chat Completions backends over one pooled httpx client: streamed chat calls and the
+tokenize endpoint. Only the worker calls it (its runs, and the api's ``compact`` and ``input_tokens``
+sent to it over request/reply), so only the worker holds backend keys."""
 
 import json
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -37,6 +39,9 @@ _MAX_MESSAGE = 500
 # A backend refusing the request itself (a bad parameter, a prompt over its context).
 _CLIENT_ERRORS = (400, 413, 422)
 _MAX_LABEL = 64
+_TOKENIZE_TIMEOUT_S = 30.0
+
+log = logging.getLogger(__name__)
 
 
 def new_client() -> httpx.AsyncClient:
@@ -55,10 +60,8 @@ async def stream_chat(
     """Yield the parsed ``chat.completion.chunk`` objects of one streamed call.
 
     Raises ``BackendFailed`` (or ``ContextLengthExceeded``) when the backend refuses or breaks off."""
-    headers = {"Content-Type": "application/json"}
-    key = os.environ.get(deployment.api_key_env) if deployment.api_key_env else None
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
+    key = _key(deployment)
+    headers = {"Content-Type": "application/json", **_authorization(key)}
     url = deployment.api_base.rstrip("/") + "/chat/completions"
     # Encoded by pydantic-core rather than httpx's json.dumps: a long chain's body is all history.
     content = pydantic_core.to_json(body)
@@ -76,6 +79,35 @@ async def stream_chat(
     except httpx.HTTPError as exc:
         reason = type(exc).__name__
         raise BackendUnavailable(f"backend {deployment.id!r} unreachable: {reason}", reason=reason) from exc
+
+
+async def tokenize(client: httpx.AsyncClient, deployment: Deployment, chat: dict[str, Any]) -> int | None:
+    """The backend's own count of ``chat``'s input (vLLM / SGLang ``POST /tokenize``), or None if the
+    deployment names no tokenizer or it could not give one: a count is advice, and the estimate
+    stands in."""
+    if not deployment.tokenize_url:
+        return None
+    request: dict[str, Any] = {"model": deployment.model, "messages": chat["messages"]}
+    if chat.get("tools"):
+        request["tools"] = chat["tools"]
+    headers = _authorization(_key(deployment))
+    try:
+        reply = await client.post(
+            deployment.tokenize_url, json=request, headers=headers, timeout=_TOKENIZE_TIMEOUT_S
+        )
+        reply.raise_for_status()
+        return int(reply.json()["count"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        log.warning("tokenize on %r failed (%s); estimating instead", deployment.id, type(exc).__name__)
+        return None
+
+
+def _key(deployment: Deployment) -> str | None:
+    return os.environ.get(deployment.api_key_env) if deployment.api_key_env else None
+
+
+def _authorization(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 async def _sse_data(raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

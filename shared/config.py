@@ -261,6 +261,13 @@ class Settings(BaseModel):
     nats_tls_key: Path | None = None
     # When set, /metrics answers only `Authorization: Bearer <token>`.
     metrics_token: SecretStr | None = None
+    # Copies of every stream of the gateway (the log, its claim-check bucket, the dead letters, the
+    # data keys), and how long the log keeps events (0: for ever, the audit trail): shared/eventlog.py.
+    stream_replicas: int = Field(default=1, ge=1)
+    event_retention_s: float = Field(default=0.0, ge=0)
+    # The worker's Prometheus metrics (services/worker/metrics.py), when a port is given.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -285,6 +292,10 @@ class Settings(BaseModel):
             "nats_tls_cert": env.get("NATS_TLS_CERT"),
             "nats_tls_key": env.get("NATS_TLS_KEY"),
             "metrics_token": env.get("METRICS_TOKEN"),
+            "stream_replicas": env.get("STREAM_REPLICAS"),
+            "event_retention_s": env.get("EVENT_RETENTION_S"),
+            "metrics_port": env.get("METRICS_PORT"),
+            "metrics_host": env.get("METRICS_HOST"),
         }
         return cls(**{k: v for k, v in values.items() if v})
 

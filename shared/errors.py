@@ -8,9 +8,9 @@
     ├── AuthenticationFailed          401 authentication_error
     ├── PermissionDenied              403 permission_error
     ├── NotFound                      404 invalid_request_error
-    ├── Conflict                      409 invalid_request_error
     ├── RateLimited                   429 rate_limit_exceeded
     ├── ServiceUnavailable            503 server_error / service_unavailable: retry (the event log is down)
+    ├── GatewayTimeout                504 server_error / timeout: no worker answered in time
     └── BackendFailed                 (never an HTTP status: the response ends ``failed``)
         └── BackendUnavailable        429 / 5xx / connect error / timeout: another deployment may serve
 
@@ -41,6 +41,11 @@ class GatewayError(Exception):
     def headers(self) -> dict[str, str]:
         """HTTP headers the error's response carries."""
         return {}
+
+    def http_error(self) -> dict[str, Any]:
+        """The HTTP answer a later hop gives for this error (``{"status", "error"}``): on the
+        ``response.failed`` event of a request refused as the client's, and in a worker's reply."""
+        return {"status": self.status, **self.body()}
 
 
 class InvalidRequest(GatewayError):
@@ -84,12 +89,6 @@ class NotFound(GatewayError):
     code = None
 
 
-class Conflict(GatewayError):
-    status = 409
-    type = "invalid_request_error"
-    code = None
-
-
 class RateLimited(GatewayError):
     status = 429
     type = "rate_limit_exceeded"
@@ -114,6 +113,13 @@ class ServiceUnavailable(GatewayError):
 
     def headers(self) -> dict[str, str]:
         return {"retry-after": str(self.RETRY_AFTER_S)}
+
+
+class GatewayTimeout(GatewayError):
+    """The worker asked to serve a request over request/reply did not answer in time."""
+
+    status = 504
+    code = "timeout"
 
 
 class BackendFailed(GatewayError):

@@ -24,7 +24,6 @@ reads and writes plain events.
 
 import asyncio
 import json
-import os
 import weakref
 from typing import Any
 
@@ -86,11 +85,16 @@ _sealers: "weakref.WeakKeyDictionary[JetStreamContext, DataKeys]" = weakref.Weak
 
 
 async def seal_with(
-    js: JetStreamContext, master: sealing.MasterKeys, *, ttl_s: float, cache_s: float = 30.0
+    js: JetStreamContext,
+    master: sealing.MasterKeys,
+    *,
+    ttl_s: float,
+    replicas: int = 1,
+    cache_s: float = 30.0,
 ) -> DataKeys:
     """From now on, events appended through ``js`` are sealed and sealed events it reads are opened;
-    data keys expire after ``ttl_s``, with the responses they belong to."""
-    keys = await DataKeys.open(js, master, replicas=replicas(), ttl_s=ttl_s, cache_s=cache_s)
+    data keys expire after ``ttl_s``, with the responses they belong to, and are kept ``replicas`` times."""
+    keys = await DataKeys.open(js, master, replicas=replicas, ttl_s=ttl_s, cache_s=cache_s)
     _sealers[js] = keys
     return keys
 
@@ -213,35 +217,26 @@ async def last_response_event(js: JetStreamContext, response_id: str) -> Respons
     return event
 
 
-async def ensure_stream(js: JetStreamContext) -> None:
+async def ensure_stream(js: JetStreamContext, *, replicas: int = 1, retention_s: float = 0.0) -> None:
     """Create the log's stream and its claim-check bucket, or bring their settings up to date; every
-    service may call it at start."""
+    service may call it at start (``Settings.stream_replicas``, ``event_retention_s``)."""
     config = StreamConfig(
         name=subjects.STREAM,
         subjects=subjects.STREAM_SUBJECTS,
         storage=StorageType.FILE,
-        num_replicas=replicas(),
+        num_replicas=replicas,
         # 0 keeps every event: the log is the audit trail and what a rebuild replays.
-        max_age=_retention_s(),
+        max_age=retention_s,
         duplicate_window=DUPLICATE_WINDOW_S,
     )
     try:
         await js.add_stream(config)
     except BadRequestError:
         await js.update_stream(config)
-    await _ensure_bucket(js)
+    await _ensure_bucket(js, replicas=replicas, retention_s=retention_s)
 
 
-def replicas() -> int:
-    """How many copies every stream of the gateway keeps (``STREAM_REPLICAS``)."""
-    return int(os.environ.get("STREAM_REPLICAS", "1"))
-
-
-def _retention_s() -> float:
-    return float(os.environ.get("EVENT_RETENTION_S", "0"))
-
-
-async def _ensure_bucket(js: JetStreamContext) -> None:
+async def _ensure_bucket(js: JetStreamContext, *, replicas: int, retention_s: float) -> None:
     """The bucket keeps bodies as long as the log keeps the envelopes that name them."""
     try:
         await js.create_object_store(
@@ -249,13 +244,13 @@ async def _ensure_bucket(js: JetStreamContext) -> None:
             ObjectStoreConfig(
                 description="bodies of events too large for a NATS message (see shared/eventlog.py)",
                 storage=StorageType.FILE,
-                replicas=replicas(),
-                ttl=_retention_s(),
+                replicas=replicas,
+                ttl=retention_s,
             ),
         )
     except BadRequestError:  # it exists with other settings: change only what we own
         current = (await js.stream_info(_bucket_stream())).config
-        await js.update_stream(current.evolve(num_replicas=replicas(), max_age=_retention_s()))
+        await js.update_stream(current.evolve(num_replicas=replicas, max_age=retention_s))
 
 
 def _bucket_stream() -> str:

@@ -1,24 +1,11 @@
-"""Every NATS subject and stream name, in one place.
+"""Every NATS subject and stream name, in one place; who publishes and consumes each is the table of
+``shared/topology.py``.
 
 One JetStream stream, ``RESPONSES``, holds the log. Each response has its own subjects below
-``resp.<response_id>``, so reading ``resp.<id>.>`` in order is that response's whole history::
-
-    resp.<id>.requested   ResponseRequested   api        -> translator, store
-    resp.<id>.call        ChatCallRequested   translator -> worker
-    resp.<id>.state       STATE_EVENT_TYPES   worker     -> store, api   (queued ... completed)
-    resp.<id>.delta       all other events    worker     -> api          (deltas: the store never reads them)
-    resp.<id>.deleted     ResponseDeleted     api        -> store
-    resp.<id>.cancel      ResponseCancelRequested  api   -> every worker (core subscription)
-
-A conversation's events are below ``conv.<conversation_id>``, one subject per kind::
-
-    conv.<id>.<kind>      Conversation*       api        -> store   (created, updated, items_added, ...)
-
-Core NATS (not stored) carries what is only a signal:
-
-    notify.projected.<id>  store -> api    the projection holds this response's terminal state (or,
-                                           for a conversation, the event whose ``event_id`` it names)
-    health.<service>       api -> service  liveness ping, answered by any replica
+``resp.<response_id>`` (requested, call, state, delta, deleted, cancel), so reading ``resp.<id>.>`` in
+order is that response's whole history; a conversation's are below ``conv.<conversation_id>``. Core NATS
+(not stored) carries what is only a signal or a request answered at once: ``notify.projected.<id>``,
+``health.<service>``, ``backend.*``.
 """
 
 STREAM = "RESPONSES"
@@ -87,9 +74,15 @@ def health(service: str) -> str:
     return f"health.{service}"
 
 
+# Core request/reply, api -> the worker replicas' queue group (shared/backend_calls.py).
+BACKEND_COMPLETE = "backend.complete"
+BACKEND_COUNT = "backend.count"
+
+
 ALL_REQUESTED = "resp.*.requested"
 ALL_CHAT_CALLS = "resp.*.call"
 ALL_STATE = f"resp.*.{_STATE_SUFFIX}"
+ALL_DELTAS = f"resp.*.{_DELTA_SUFFIX}"
 ALL_DELETED = "resp.*.deleted"
 ALL_CANCELS = "resp.*.cancel"
 

@@ -42,7 +42,7 @@ def create_app(settings: Settings) -> FastStreamAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        gateway.js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
+        gateway.js = await bus.connect(broker, settings=settings, master=master)
         gateway.nc = broker.connection
         await keys.ensure_indexes(db[keys.COLLECTION])
         await limits.ensure_indexes(db[limits.COLLECTION])

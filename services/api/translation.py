@@ -1,76 +1,58 @@
 """The translator's pure mapping, run inside the api for the endpoints that answer at once and put no
 response in the log (``input_tokens``, ``compact``): the same chain, references and function as the
-translator service uses, so a count or a compaction sees exactly what a real request would send."""
+translator service uses, so a count or a compaction sees exactly what a real request would send. The
+body goes to the worker (``shared/backend_calls.py``), which fits it to the deployment that serves."""
 
 from typing import Any
 
-from services.api import validation
+from services.api import planning, validation
 from services.api.deps import Gateway
 from shared import reasoning_blobs
-from shared.config import Deployment
 from shared.domain import requests
-from shared.errors import InvalidRequest, ModelNotFound, NotFound
-from shared.readmodel import conversations, queries
+from shared.errors import NotFound
+from shared.readmodel import chains, conversations, queries
 from shared.request_model import ResponseCreateRequest
 
-Doc = dict[str, Any]
+
+async def previous_turn(gateway: Gateway, tenant: str, previous_id: str | None) -> planning.PreviousTurn:
+    """The turn before a request's, named by ``previous_response_id``: it must exist for this tenant."""
+    doc = (
+        await queries.get_response_doc(gateway.db, tenant=tenant, response_id=previous_id)
+        if previous_id
+        else None
+    )
+    return planning.previous_turn(previous_id, doc)
 
 
-def deployment_for(gateway: Gateway, model: str) -> Deployment:
-    deployment = gateway.config.deployment(model)
-    if deployment is None:
-        raise ModelNotFound(model)
-    return deployment
-
-
-async def previous_response(gateway: Gateway, tenant: str, previous_id: str) -> Doc:
-    """The stored document named by ``previous_response_id``; it must exist for this tenant."""
-    doc = await queries.get_response_doc(gateway.db, tenant=tenant, response_id=previous_id)
-    if doc is None:
-        raise InvalidRequest(
-            f"Previous response with id '{previous_id}' not found.",
-            param="previous_response_id",
-            code="previous_response_not_found",
-        )
-    return doc
-
-
-async def load_history(gateway: Gateway, tenant: str, request: ResponseCreateRequest) -> list[Doc]:
-    """What the request continues, oldest first: its conversation's items, or the stored turns of the
-    chain ending at its ``previous_response_id``."""
+async def loaded_for(gateway: Gateway, tenant: str, request: ResponseCreateRequest) -> chains.Loaded:
+    """What the translator would load for ``request``: its chain's stored turns (or its conversation's
+    items) and referenced items."""
     validation.check_one_history(request)
-    if (conversation_id := request.conversation_id()) is not None:
-        return await conversation_history(gateway, tenant, conversation_id)
-    if (previous_id := request.previous_response_id) is None:
-        return []
-    doc = await previous_response(gateway, tenant, previous_id)
-    ids = [*doc.get("chain", []), previous_id]
-    return await queries.get_chain_docs(gateway.db, tenant=tenant, ids=ids)
+    chain = (await previous_turn(gateway, tenant, request.previous_response_id)).chain
+    loaded = await chains.load(gateway.db, tenant=tenant, chain=chain, request=request)
+    if loaded.conversation_missing:
+        raise _no_conversation(request.conversation_id())
+    return loaded
 
 
-async def conversation_history(gateway: Gateway, tenant: str, conversation_id: str) -> list[Doc]:
-    """The conversation named by ``conversation`` as a history; it must exist for this tenant."""
-    found = await conversations.history(gateway.db, tenant=tenant, conversation_id=conversation_id)
-    if found is None:
-        raise NotFound(f"Conversation with id '{conversation_id}' not found.", param="conversation")
-    return found
+async def require_conversation(gateway: Gateway, tenant: str, conversation_id: str) -> None:
+    """The conversation a new turn names must be the tenant's."""
+    if await conversations.history(gateway.db, tenant=tenant, conversation_id=conversation_id) is None:
+        raise _no_conversation(conversation_id)
 
 
-async def chat_for(
-    gateway: Gateway,
-    tenant: str,
-    request: ResponseCreateRequest,
-    history: list[Doc],
-    deployment: Deployment | None,
+def _no_conversation(conversation_id: str | None) -> NotFound:
+    return NotFound(f"Conversation with id '{conversation_id}' not found.", param="conversation")
+
+
+def chat_for(
+    gateway: Gateway, tenant: str, request: ResponseCreateRequest, loaded: chains.Loaded
 ) -> dict[str, Any]:
-    """The Chat Completions body the translator would build for ``request`` after ``history``."""
-    wanted = requests.referenced_item_ids(request)
-    references = await queries.find_items(gateway.db, tenant=tenant, item_ids=wanted) if wanted else {}
+    """The Chat Completions body the translator would build for ``request``."""
     return requests.build_chat_request(
         request,
-        history,
-        references=references,
+        loaded.history,
+        references=loaded.references,
         replay_reasoning=gateway.config.replay_reasoning,
-        context_window=deployment.context_window if deployment else None,
         open_reasoning=reasoning_blobs.opener(gateway.master, tenant) if gateway.master else None,
     )

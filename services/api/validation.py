@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from services.api.errors import invalid_request_from
 from shared.config import GatewayConfig, runnable_tool_types
 from shared.domain import builtin_tools, routing, tools
-from shared.errors import InvalidRequest, ModelNotFound
+from shared.errors import InvalidRequest
 from shared.reasoning_blobs import InvalidEncryptedContent, Open
 from shared.request_model import ReasoningItem, ResponseCreateRequest
 
@@ -39,8 +39,7 @@ def _parsed(body: bytes) -> object:
 
 def check_request(request: ResponseCreateRequest, config: GatewayConfig) -> list[str]:
     """Refuse what no service could act on; the built-in tool types dropped by the config (to count)."""
-    if config.deployment(request.model) is None:
-        raise ModelNotFound(request.model)
+    routing.served(config, request.model)
     if not request.input:  # None, "" or []
         raise InvalidRequest("'input' must not be empty.", param="input", code="empty_input")
     if request.background and not request.store:

@@ -96,7 +96,9 @@ async def _connect(settings: Settings, *, seal: bool) -> tuple[Client, JetStream
     nc = await nats.connect(**bus.connect_options(settings))
     js = nc.jetstream()
     if seal:
-        await eventlog.seal_with(js, master_keys(), ttl_s=settings.response_ttl_s)
+        await eventlog.seal_with(
+            js, master_keys(), ttl_s=settings.response_ttl_s, replicas=settings.stream_replicas
+        )
     return nc, js
 
 

@@ -20,17 +20,12 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
 
-from shared import consumers, subjects
+from shared import consumers, subjects, topology
 
 log = logging.getLogger(__name__)
 
 DURABLE = "store"
-FILTER_SUBJECTS = [
-    subjects.ALL_REQUESTED,
-    subjects.ALL_STATE,
-    subjects.ALL_DELETED,
-    subjects.ALL_CONVERSATION_EVENTS,
-]
+FILTER_SUBJECTS = topology.durable_filters(DURABLE)
 # Outside the log's `resp.>`, which a deliver subject must not overlap.
 DELIVER_SUBJECT = "deliver.store"
 

@@ -13,7 +13,6 @@ import json
 import logging
 from typing import Annotated, Any
 
-from faststream import AckPolicy
 from faststream._internal.context import Context
 from faststream.nats import NatsBroker, NatsMessage
 from faststream.nats.message import NatsMessage as Delivered
@@ -24,8 +23,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.store import conversations as conversation_turns
 from services.store import durable
-from shared import consumers, deadletter, eventlog, subjects
-from shared.bus import LOG
+from shared import bus, consumers, deadletter, eventlog, subjects
 from shared.datakeys import KeyDestroyed
 from shared.domain import conversations, projection
 from shared.readmodel import repository
@@ -93,14 +91,6 @@ async def register(
         if signal is not None:
             await _signal(nc, event.response_id, signal)
 
-    @broker.subscriber(
-        stream=LOG,
-        durable=DURABLE,
-        queue=DURABLE,
-        config=config,
-        max_workers=concurrency,
-        ack_policy=AckPolicy.MANUAL,
-    )
     async def on_event(msg: InlineMessage) -> None:
         async def unstored(reason: str) -> None:
             await _tell_unstored(nc, msg.raw_message.subject)
@@ -108,6 +98,8 @@ async def register(
         await consumers.settle(
             msg, lambda: project_event(msg), js=js, consumer=DURABLE, on_failure=unstored, policy=REDELIVERY
         )
+
+    bus.subscribe(broker, DURABLE, {"event": on_event}, concurrency=concurrency, durable=config)
 
     async def exhausted(raw: RawStreamMsg, reason: str) -> None:
         await _tell_unstored(nc, raw.subject or "")

@@ -28,7 +28,7 @@ async def main() -> None:
         conversations_collection = conversations.collection_of(db)
         await conversations.ensure_indexes(conversations_collection)
         broker = bus.new_broker(settings, "store")
-        js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
+        js = await bus.connect(broker, settings=settings, master=master)
         await handlers.register(
             broker,
             js=js,

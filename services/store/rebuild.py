@@ -180,7 +180,9 @@ async def _connected(settings: Settings) -> AsyncIterator[tuple[JetStreamContext
     nc = await nats.connect(**bus.connect_options(settings))
     try:
         js = nc.jetstream()
-        await eventlog.seal_with(js, master_keys(), ttl_s=settings.response_ttl_s)
+        await eventlog.seal_with(
+            js, master_keys(), ttl_s=settings.response_ttl_s, replicas=settings.stream_replicas
+        )
         yield js, client[settings.mongo_db]
     finally:
         await nc.close()

@@ -33,6 +33,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared import eventlog, subjects
+from shared.domain import sequence
 from shared.events import Event, ResponseRequested, ResponseStreamed
 from shared.readmodel import repository
 
@@ -73,7 +74,7 @@ def decide(doc: Doc, logged: Logged, *, key_id: str | None, message: str) -> Rep
     """Pure: what to do about an open response of the projection (``doc``) past its deadline."""
     if logged.state is not None and logged.state.is_terminal:
         return Reproject(logged.state)
-    number = 0 if logged.last_number is None else logged.last_number + 1
+    number = sequence.next_after(logged.last_number)
     known = logged.state.payload["response"] if logged.state is not None else doc["response"]
     response = {**known, "status": "failed", "error": {"code": "server_error", "message": message}}
     payload = {"type": "response.failed", "sequence_number": number, "response": response}

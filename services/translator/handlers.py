@@ -8,22 +8,17 @@ delivery timed out (``shared.deadletter.watch_exhausted``, started in ``main.py`
 
 import logging
 
-from faststream import AckPolicy
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
 from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared import consumers, eventlog, reasoning_blobs, subjects
-from shared.bus import LOG
+from services.translator import build
+from shared import bus, consumers, eventlog, reasoning_blobs, subjects
 from shared.config import GatewayConfig, runnable_tool_types
-from shared.domain import builtin_tools, mcp, requests, stream
-from shared.domain.history import chain_items
-from shared.errors import GatewayError, InvalidRequest
-from shared.events import ChatCallRequested, Event, ResponseRequested, ResponseStreamed, ToolLoop
-from shared.ids import derived_id
-from shared.readmodel import conversations, queries
+from shared.events import Event, ResponseRequested
+from shared.readmodel import chains
 from shared.sealing import MasterKeys
 
 log = logging.getLogger(__name__)
@@ -34,9 +29,6 @@ REDELIVERY = consumers.REDELIVERY
 # (its request redelivered to another replica) after ACK_WAIT_S.
 ACK_WAIT_S = 5.0
 HEARTBEAT_S = 1.5
-# What a client is told when the gateway itself failed; the cause is in the translator's log and
-# the dead letter, never in the response.
-SERVER_ERROR = GatewayError("The server had an error while processing your request.")
 
 
 def register(
@@ -48,15 +40,6 @@ def register(
     master: MasterKeys,
     concurrency: int,
 ) -> None:
-    @broker.subscriber(
-        subjects.ALL_REQUESTED,
-        stream=LOG,
-        durable=DURABLE,
-        queue=DURABLE,
-        config=consumer_config(),
-        max_workers=concurrency,
-        ack_policy=AckPolicy.MANUAL,
-    )
     async def on_requested(msg: NatsMessage) -> None:
         requested: list[ResponseRequested] = []  # set once the message decoded: then it can be failed
 
@@ -79,6 +62,9 @@ def register(
             policy=REDELIVERY,
             heartbeat_s=HEARTBEAT_S,
         )
+
+    handlers = {"requested": on_requested}
+    bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=consumer_config())
 
 
 def consumer_config() -> ConsumerConfig:
@@ -109,98 +95,20 @@ async def fail_response(js: JetStreamContext, event: ResponseRequested) -> None:
     except NotFoundError:
         pass
     log.error("%s: ending it failed", event.response_id)
-    for out in failed_events(event, SERVER_ERROR):
+    for out in build.failed_events(event, build.SERVER_ERROR):
         await eventlog.append(js, out)
 
 
 async def translate(
     event: ResponseRequested, *, db: AsyncDatabase, config: GatewayConfig, master: MasterKeys
 ) -> list[Event]:
-    """The chat call for a requested response, or, when its input cannot be translated, the events of
-    a response that failed before reaching any backend. ``master`` opens the reasoning a stateless
-    client hands back (``shared/reasoning_blobs.py``)."""
-    request = event.request
-    response = requests.build_response(request, response_id=event.response_id, created_at=event.created_at)
-    history = await _history(event, db)
-    wanted = requests.referenced_item_ids(request)
-    references = await queries.find_items(db, tenant=event.tenant, item_ids=wanted) if wanted else {}
-    deployment = config.deployment(request.model)
-    runnable = runnable_tool_types(config)
-    # A tool_choice forcing a built-in tool forces its function, on the first chat call only.
-    forced = builtin_tools.forces_hosted(request.tool_choice, request.tools, runnable=runnable)
-    try:
-        chat = requests.build_chat_request(
-            request.model_copy(update={"tool_choice": "auto"}) if forced else request,
-            history,
-            references=references,
-            replay_reasoning=config.replay_reasoning,
-            context_window=deployment.context_window if deployment else None,
-            open_reasoning=reasoning_blobs.opener(master, event.tenant),
-        )
-    except InvalidRequest as error:
-        # A non-stream client gets the 400 it would have had, had the api been able to see the problem.
-        return failed_events(event, error, http_error={"status": error.status, **error.body()})
-    # Built-in tools the gateway runs are offered as functions; the worker runs the model's calls.
-    hosted = builtin_tools.offered(
-        request.tools, runnable=runnable, include=request.include, tool_choice=request.tool_choice
+    """Load what the request needs from the projection, then build its events (``build.py``, pure).
+    ``master`` opens the reasoning a stateless client hands back (``shared/reasoning_blobs.py``)."""
+    loaded = await chains.load(db, tenant=event.tenant, chain=event.chain, request=event.request)
+    return build.chat_call(
+        event,
+        loaded,
+        replay_reasoning=config.replay_reasoning,
+        runnable=runnable_tool_types(config),
+        open_reasoning=reasoning_blobs.opener(master, event.tenant),
     )
-    chat = builtin_tools.with_functions(chat, builtin_tools.chat_functions(hosted))
-    if forced:
-        chat = {**chat, "tool_choice": builtin_tools.forcing(builtin_tools.WEB_SEARCH_FUNCTION)}
-    first = None
-    if "mcp" in runnable:
-        current = [item.model_dump(mode="json", exclude_none=True) for item in request.input_items()]
-        try:
-            first = mcp.first_step(request.tools, [*chain_items(history), *current], current)
-        except ValueError as problem:
-            error = InvalidRequest(str(problem), param="input")
-            return failed_events(event, error, http_error={"status": error.status, **error.body()})
-        hosted = {**hosted, **first.hosted}
-        chat = builtin_tools.with_functions(chat, mcp.chat_functions(first.hosted))
-    call = ChatCallRequested(
-        event_id=derived_id("evt", event.response_id, "call"),
-        response_id=event.response_id,
-        tenant=event.tenant,
-        model=request.model,
-        chat=chat,
-        response=response,
-        stream=request.stream,
-        background=request.background,
-        sequence_start=_sequence_start(event),
-        affinity=event.affinity,
-        key_id=event.key_id,
-        vendor_fields=list(request.extra_fields()),
-        encrypted_reasoning=reasoning_blobs.INCLUDE in request.include,
-        loop=ToolLoop(hosted=hosted),
-    )
-    # MCP servers to list, or approved calls to run, come before the first chat call.
-    return [mcp.begin(call, first) if first is not None else call]
-
-
-async def _history(event: ResponseRequested, db: AsyncDatabase) -> list[dict]:
-    """What the request continues: its conversation's items (the api saw the conversation; one deleted
-    since reads as empty), or the stored turns of its ``previous_response_id`` chain."""
-    if (conversation_id := event.request.conversation_id()) is not None:
-        return await conversations.history(db, tenant=event.tenant, conversation_id=conversation_id) or []
-    return await queries.get_chain_docs(db, tenant=event.tenant, ids=event.chain) if event.chain else []
-
-
-def failed_events(
-    event: ResponseRequested, error: GatewayError, *, http_error: dict | None = None
-) -> list[Event]:
-    """The events of a response that failed before reaching any backend: created, in progress, failed
-    (``error.failure_code``), numbered on from the api's response.queued for a background one."""
-    response = requests.build_response(
-        event.request, response_id=event.response_id, created_at=event.created_at
-    )
-    state, opening = stream.start(response, sequence_start=_sequence_start(event))
-    ending = stream.fail(state, code=error.failure_code, message=error.message)
-    ids = {"response_id": event.response_id, "tenant": event.tenant}
-    return [
-        *(ResponseStreamed.of(p, **ids) for p in opening),
-        *(ResponseStreamed.of(p, **ids, http_error=http_error, key_id=event.key_id) for p in ending),
-    ]
-
-
-def _sequence_start(event: ResponseRequested) -> int:
-    return 1 if event.request.background else 0  # a background log opens with the api's response.queued

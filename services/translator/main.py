@@ -19,7 +19,7 @@ async def main() -> None:
     # transient failure, redelivered later, not a handler holding its message until JetStream gives up.
     mongo = mongo_client.client(settings.mongo_uri)
     broker = bus.new_broker(settings, "translator")
-    js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
+    js = await bus.connect(broker, settings=settings, master=master)
     handlers.register(
         broker,
         js=js,

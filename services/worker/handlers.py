@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 
 import httpx
-from faststream import AckPolicy
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
@@ -27,10 +26,11 @@ from services.worker.builtin.base import Executor
 from services.worker.deployments import Pool
 from services.worker.ledger import Superseded
 from services.worker.logged import JetStreamLog, Position
+from services.worker.oneshots import OneShots
 from services.worker.runs import Run
 from services.worker.toolsteps import ToolStep
-from shared import consumers, deadletter, eventlog, reasoning_blobs, subjects
-from shared.bus import LOG
+from shared import backend_calls, bus, consumers, deadletter, eventlog, reasoning_blobs
+from shared.backend_calls import Completed, CompletionRequested, TokenCountRequested, TokensCounted
 from shared.config import Settings
 from shared.events import ChatCallRequested, ResponseCancelRequested, ToolCallsRequested
 from shared.sealing import MasterKeys
@@ -80,25 +80,20 @@ async def register(
         max_steps=max_steps,
     )
 
-    @broker.subscriber(
-        subjects.ALL_CHAT_CALLS,
-        stream=LOG,
-        durable=DURABLE,
-        config=config,
-        queue=DURABLE,
-        max_workers=concurrency,
-        ack_policy=AckPolicy.MANUAL,
-    )
-    async def on_chat_call(msg: NatsMessage) -> None:
-        await calls.handle(msg)
+    oneshots = OneShots(pool, client)
 
-    await deadletter.watch_exhausted(broker.connection, js, consumer=DURABLE, on_exhausted=calls.exhausted)
-
-    # A core subscription on a stream subject: it must not answer, or its empty reply would race the
-    # stream's PubAck to the api that published the cancel.
-    @broker.subscriber(subjects.ALL_CANCELS, no_reply=True)
     async def on_cancel(request: ResponseCancelRequested) -> None:
         calls.cancel(request.response_id)
+
+    async def on_complete(msg: NatsMessage) -> Completed:
+        return await oneshots.complete(backend_calls.decode(msg.body, msg.headers, CompletionRequested))
+
+    async def on_count(msg: NatsMessage) -> TokensCounted:
+        return await oneshots.count(backend_calls.decode(msg.body, msg.headers, TokenCountRequested))
+
+    handlers = {"chat_call": calls.handle, "cancel": on_cancel, "complete": on_complete, "count": on_count}
+    bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=config)
+    await deadletter.watch_exhausted(broker.connection, js, consumer=DURABLE, on_exhausted=calls.exhausted)
 
 
 class ChatCalls:

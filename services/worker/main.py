@@ -17,10 +17,10 @@ async def main() -> None:
     master = master_keys()  # before any connection: without it the service must not start
     config = settings.gateway_config()
     check_backend_keys(config, os.environ)
-    metrics.serve_from_env()
+    metrics.serve(settings)
     client = chatclient.new_client()
     broker = bus.new_broker(settings, "worker")
-    js = await bus.connect(broker, master=master, key_ttl_s=settings.response_ttl_s)
+    js = await bus.connect(broker, settings=settings, master=master)
     # A configured tool's key missing: stop. MCP reads the client's server credentials from the log.
     executors = builtin.executors(config, client, os.environ, requests=JetStreamLog(js))
     await handlers.register(

@@ -1,10 +1,11 @@
 """The worker's Prometheus metrics: what only the worker sees (attempts on each deployment, backend
 errors, cooldowns, tokens). Served on ``METRICS_PORT`` when that is set; the api serves the rest."""
 
-import os
 from typing import Any
 
 from prometheus_client import Counter, start_http_server
+
+from shared.config import Settings
 
 BACKEND_ATTEMPTS = Counter(
     "gateway_backend_attempts", "Requests sent to a chat deployment, retries included", ["deployment"]
@@ -37,7 +38,7 @@ def record_tokens(deployment: str, usage: dict[str, Any]) -> None:
             TOKENS.labels(deployment, kind).inc(int(count))
 
 
-def serve_from_env() -> None:
+def serve(settings: Settings) -> None:
     """Expose ``/metrics`` on ``METRICS_PORT``, if set (each worker replica needs a port of its own)."""
-    if port := os.environ.get("METRICS_PORT"):
-        start_http_server(int(port), addr=os.environ.get("METRICS_HOST", "127.0.0.1"))
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)

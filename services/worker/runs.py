@@ -13,13 +13,13 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.worker import deployments, toolsteps
+from services.worker import deployments, failover, toolsteps
 from services.worker.ledger import PATIENCE, Ledger, Patience, Superseded
 from services.worker.logged import Position
 from services.worker.outbox import Outbox
-from shared import chatclient, consumers, reasoning_blobs
-from shared.domain import routing, stream
-from shared.errors import BackendFailed, BackendUnavailable, GatewayError
+from shared import consumers, reasoning_blobs
+from shared.domain import sequence, stream, usage
+from shared.errors import BackendFailed, GatewayError
 from shared.events import TERMINAL_TYPES, ChatCallRequested, ResponseStreamed
 
 _logger = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ class Stop(enum.Enum):
     DEADLINE = "deadline"
 
 
-Item = dict[str, Any] | GatewayError | Stop
+# What the reader task hands the run: a backend chunk, the error that ended the reading, or a stop.
+Received = dict[str, Any] | GatewayError | Stop
 
 
 class Run:
@@ -47,7 +48,7 @@ class Run:
 
     def __init__(self, call: ChatCallRequested) -> None:
         self.call = call
-        self._items: asyncio.Queue[Item] = asyncio.Queue()
+        self._items: asyncio.Queue[Received] = asyncio.Queue()
         # Stamped on the terminal event: the deployment that served (or was tried last), its cost.
         self._served_by: str | None = None
         self._cost_usd: float | None = None
@@ -106,8 +107,8 @@ class Run:
             position = await log.position(self.call.response_id)
             if position.ended:
                 return
-            after = self.call.sequence_start - 1 if position.last is None else position.last
-            state = stream.resume(self.call.response, sequence_start=after + 1)
+            number = sequence.next_after(position.last, first=self.call.sequence_start)
+            state = stream.resume(self.call.response, sequence_start=number)
             sent = Ledger(log, patience)
             try:
                 for payload in stream.fail(state, code="server_error", message=message):
@@ -129,45 +130,35 @@ class Run:
         )
 
     async def _read(self, client: httpx.AsyncClient, pool: deployments.Pool) -> None:
-        """Queue the chunks of the first deployment of the plan that answers. One that is overloaded,
-        erring or unreachable before its first chunk is left for the next (or, for a failed connection
-        with none left, tried again: ``routing.next_try``), after a backoff; once a chunk is queued the
-        answer is that deployment's, and its failure ends the response failed."""
+        """Queue the chunks of the deployment that answers (``failover.Attempt``); once a chunk is
+        queued the answer is that deployment's, and its failure ends the response failed."""
+        call = self.call
+        attempt = failover.Attempt(
+            pool,
+            client,
+            model=call.model,
+            chat=call.chat,
+            affinity=call.affinity,
+            truncate=call.response.get("truncation") == "auto",
+            vendor_fields=call.vendor_fields,
+        )
         try:
-            planned = pool.plan(self.call.model, affinity=self.call.affinity)
-            deployment, tries = planned[0], 0
-            while True:
-                tries += 1
-                self._served_by = deployment.id
-                pool.started(deployment)
-                last: dict[str, Any] | None = None
-                try:
-                    body = routing.body_for(self.call.chat, deployment, vendor_fields=self.call.vendor_fields)
-                    async for last in chatclient.stream_chat(client, deployment, body):
-                        self._items.put_nowait(last)
-                except BackendUnavailable as error:
-                    pool.failed(deployment, error.reason)
-                    config = pool.config
-                    again = routing.next_try(planned, deployment, error.reason, tries=tries, config=config)
-                    if last is not None or again is None:
-                        raise
-                    deployment = again
-                    await asyncio.sleep(routing.backoff_s(pool.config, tries))
-                    continue
-                usage = last.get("usage") if last else None  # the final chunk carries it
-                pool.succeeded(deployment, usage)
-                self._cost_usd = deployments.cost_usd(deployment, usage)
-                self._items.put_nowait(Stop.END)
-                return
+            try:
+                async for chunk in attempt.chunks():
+                    self._items.put_nowait(chunk)
+            finally:
+                self._served_by = attempt.deployment.id if attempt.deployment else None
+            self._cost_usd = usage.cost_usd(attempt.deployment, attempt.usage)
+            self._items.put_nowait(Stop.END)
         except GatewayError as error:
             self._items.put_nowait(error)
         except Exception as error:  # a backend answering garbage, or a bug: the run must not wait for it
-            _logger.exception("%s: reading the backend failed", self.call.response_id)
+            _logger.exception("%s: reading the backend failed", call.response_id)
             what = type(error).__name__
             self._items.put_nowait(BackendFailed(f"The backend's answer could not be read ({what})."))
 
 
-def _ending(state: stream.StreamState, item: Item, deadline_s: float) -> list[dict[str, Any]]:
+def _ending(state: stream.StreamState, item: Received, deadline_s: float) -> list[dict[str, Any]]:
     match item:
         case Stop.END:
             return stream.finish(state)
@@ -182,9 +173,9 @@ def _ending(state: stream.StreamState, item: Item, deadline_s: float) -> list[di
     raise AssertionError(item)
 
 
-def _http_error(item: Item) -> dict[str, Any] | None:
+def _http_error(item: Received) -> dict[str, Any] | None:
     """What a non-stream request answers instead of the failed Response when the backend refused it
     as the client's error (a context-length 400): the HTTP status and OpenAI's error object."""
     if isinstance(item, GatewayError) and 400 <= item.status < 500:
-        return {"status": item.status, **item.body()}
+        return item.http_error()
     return None

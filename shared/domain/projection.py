@@ -12,6 +12,10 @@ Replicas apply events concurrently and JetStream redelivers, so every write is a
 filter makes it idempotent and order-independent: a request's fields are immutable facts, set
 whole; a lifecycle event applies only while its rank beats the stored one; nothing applies to a
 tombstone. Folding the log in any order, any number of times, ends in the same document.
+
+``fold`` is the same rules as plain Python over a document in memory: the reference the MongoDB writes
+are tested against (tests/contract/store/test_reference_fold.py folds the same event sequences both
+ways and compares the documents).
 """
 
 from dataclasses import dataclass
@@ -20,16 +24,11 @@ from typing import Any
 
 from shared import subjects
 from shared.domain.requests import build_response
-from shared.events import TERMINAL_TYPES, Event, ResponseDeleted, ResponseRequested, ResponseStreamed
+from shared.events import Event, ResponseDeleted, ResponseRequested, ResponseStreamed
 from shared.ids import derived_id
 from shared.request_model import InputItem, McpTool, ResponseCreateRequest
 
 Doc = dict[str, Any]
-
-# The stream events that carry the whole Response object, the only ones the store receives
-# (``shared.subjects.STATE_EVENT_TYPES``). A response still in progress is shown without its finished
-# items: the terminal event carries the full output.
-LIFECYCLE_TYPES = frozenset({"response.queued", "response.created", "response.in_progress"}) | TERMINAL_TYPES
 
 # A terminal event outranks every non-terminal one whatever their sequence numbers, so a late
 # ``in_progress`` (or one re-emitted by a retried chat call) can never reopen a finished response.
@@ -58,7 +57,9 @@ def write_for(event: Event, *, ttl_s: int) -> Write | None:
     match event:
         case ResponseRequested():
             return _requested(event, ttl_s) if event.request.store else None
-        case ResponseStreamed() if event.type in LIFECYCLE_TYPES:
+        # The stream events that carry the whole Response object, the only ones the store receives. A
+        # response still in progress is shown without its finished items: the terminal event has them.
+        case ResponseStreamed() if event.type in subjects.STATE_EVENT_TYPES:
             return _streamed(event, ttl_s)
         case ResponseDeleted():
             return _deleted(event, ttl_s)
@@ -95,8 +96,29 @@ def projected_signal(event: Event) -> Doc | None:
     return None
 
 
-def _requested(event: ResponseRequested, ttl_s: int) -> Write:
-    facts = {
+def fold(doc: Doc | None, event: Event, *, ttl_s: int) -> Doc | None:
+    """The document ``event`` leaves behind, from the one before it (None: no document yet)."""
+    rid = event.response_id
+    match event:
+        case ResponseRequested() if event.request.store:
+            if doc is not None and doc.get("deleted"):
+                return doc
+            status, opening = _opening(event)
+            first = {"_id": rid, "status": status, "response": opening, "state_rank": -1}
+            return {**(doc or first), **_request_facts(event, ttl_s)}
+        case ResponseStreamed() if event.type in subjects.STATE_EVENT_TYPES and _kept(event):
+            if doc is not None and (doc.get("deleted") or doc.get("state_rank", -1) >= _rank(event)):
+                return doc
+            first = {"_id": rid, "expires_at": _state_expiry(event, ttl_s)}
+            return {**(doc or first), **_state_fields(event)}
+        case ResponseDeleted():
+            kept = {k: v for k, v in (doc or {"_id": rid}).items() if k not in _CONTENT_FIELDS}
+            return {**kept, **_tombstone_fields(event, ttl_s)}
+    return doc
+
+
+def _request_facts(event: ResponseRequested, ttl_s: int) -> Doc:
+    return {
         "tenant": event.tenant,
         "created_at": event.created_at,
         "request": _stored_request(event.request),
@@ -104,16 +126,26 @@ def _requested(event: ResponseRequested, ttl_s: int) -> Write:
         "input_items": _input_items(event),
         "expires_at": _expiry(event.created_at, ttl_s),
     }
-    # Until its first state is projected a response reads as what it is: queued in the background,
-    # else running (a foreground response's opening states are not written, see `_transient`).
+
+
+def _opening(event: ResponseRequested) -> tuple[str, Doc]:
+    """Until its first state is projected a response reads as what it is: queued in the background,
+    else running (a foreground response's opening states are not written, see `_transient`)."""
     status = "queued" if event.request.background else "in_progress"
-    opening = build_response(
+    return status, build_response(
         event.request, response_id=event.response_id, created_at=event.created_at, status=status
     )
+
+
+def _requested(event: ResponseRequested, ttl_s: int) -> Write:
+    status, opening = _opening(event)
     return Write(
         filter={"_id": event.response_id, "deleted": {"$ne": True}},
         # A lifecycle event processed first has already set the state; the request must not reset it.
-        update={"$set": facts, "$setOnInsert": {"status": status, "response": opening, "state_rank": -1}},
+        update={
+            "$set": _request_facts(event, ttl_s),
+            "$setOnInsert": {"status": status, "response": opening, "state_rank": -1},
+        },
     )
 
 
@@ -128,26 +160,39 @@ def _stored_request(request: ResponseCreateRequest) -> Doc:
     return stored
 
 
-def _streamed(event: ResponseStreamed, ttl_s: int) -> Write | None:
+def _kept(event: ResponseStreamed) -> bool:
+    return event.payload["response"].get("store") is not False and not _transient(event)
+
+
+def _rank(event: ResponseStreamed) -> int:
+    return event.sequence_number + (_TERMINAL_RANK if event.is_terminal else 0)
+
+
+def _state_fields(event: ResponseStreamed) -> Doc:
     response = event.payload["response"]
-    if response.get("store") is False or _transient(event):
+    return {
+        "tenant": event.tenant,
+        "response": response,
+        "status": response["status"],
+        "state_rank": _rank(event),
+        # The next turn's affinity: its request prefers this deployment while it is healthy.
+        **({"served_by": event.served_by} if event.served_by else {}),
+    }
+
+
+def _state_expiry(event: ResponseStreamed, ttl_s: int) -> datetime:
+    # Expire even if the request event never lands; the request sets the same instant.
+    return _expiry(event.payload["response"].get("created_at", event.occurred_at), ttl_s)
+
+
+def _streamed(event: ResponseStreamed, ttl_s: int) -> Write | None:
+    if not _kept(event):
         return None
-    rank = event.sequence_number + (_TERMINAL_RANK if event.is_terminal else 0)
+    rank = _rank(event)
     return Write(
         # `$not: {$gte}` also matches a document without a rank yet (made by the request alone).
         filter={"_id": event.response_id, "deleted": {"$ne": True}, "state_rank": {"$not": {"$gte": rank}}},
-        update={
-            "$set": {
-                "tenant": event.tenant,
-                "response": response,
-                "status": response["status"],
-                "state_rank": rank,
-                # The next turn's affinity: its request prefers this deployment while it is healthy.
-                **({"served_by": event.served_by} if event.served_by else {}),
-            },
-            # Expire even if the request event never lands; the request sets the same instant.
-            "$setOnInsert": {"expires_at": _expiry(response.get("created_at", event.occurred_at), ttl_s)},
-        },
+        update={"$set": _state_fields(event), "$setOnInsert": {"expires_at": _state_expiry(event, ttl_s)}},
     )
 
 
@@ -159,19 +204,16 @@ def _transient(event: ResponseStreamed) -> bool:
     return opening and not event.payload["response"].get("background")
 
 
+def _tombstone_fields(event: ResponseDeleted, ttl_s: int) -> Doc:
+    # The expiry restarts at the deletion so the tombstone outlives any redelivery of the request,
+    # and it is the same whether the request was projected before or after.
+    return {"tenant": event.tenant, "deleted": True, "expires_at": _expiry(event.occurred_at, ttl_s)}
+
+
 def _deleted(event: ResponseDeleted, ttl_s: int) -> Write:
     return Write(
         filter={"_id": event.response_id},
-        update={
-            # The expiry restarts at the deletion so the tombstone outlives any redelivery of the
-            # request, and it is the same whether the request was projected before or after.
-            "$set": {
-                "tenant": event.tenant,
-                "deleted": True,
-                "expires_at": _expiry(event.occurred_at, ttl_s),
-            },
-            "$unset": dict.fromkeys(_CONTENT_FIELDS, ""),
-        },
+        update={"$set": _tombstone_fields(event, ttl_s), "$unset": dict.fromkeys(_CONTENT_FIELDS, "")},
     )
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.domain import history as chain
-from shared.domain import items, tools, truncation
+from shared.domain import items, tools
 from shared.errors import InvalidRequest
 from shared.request_model import (
     FormatJsonObject,
@@ -85,13 +85,12 @@ def build_chat_request(
     *,
     references: dict[str, dict[str, Any]] | None = None,
     replay_reasoning: bool = False,
-    context_window: int | None = None,
     open_reasoning: items.OpenReasoning | None = None,
 ) -> dict[str, Any]:
-    """The Chat Completions body, without ``model`` and streaming options (the worker adds those per
-    deployment). Keys whose value would be null are left out: some backends reject nulls.
-    With ``truncation: "auto"``, the oldest turns are dropped to fit ``context_window`` (when known).
-    ``open_reasoning`` opens reasoning items' ``encrypted_content`` (a stateless client's reasoning)."""
+    """The Chat Completions body, without ``model`` and streaming options, and untruncated: the worker
+    adds those per deployment (``routing.body_for``), since only it knows which one serves. Keys whose
+    value would be null are left out: some backends reject nulls. ``open_reasoning`` opens reasoning
+    items' ``encrypted_content`` (a stateless client's reasoning)."""
     messages = _messages(request, history, references or {}, replay_reasoning, open_reasoning)
     body: dict[str, Any] = {
         "messages": messages,
@@ -113,10 +112,7 @@ def build_chat_request(
     }
     # Vendor fields from extra_body go through untouched and win: the client asked for them by name.
     body.update(request.extra_fields())
-    chat = {key: value for key, value in body.items() if value is not None}
-    if request.truncation == "auto" and context_window is not None:
-        return truncation.fit(chat, context_window=context_window)
-    return chat
+    return {key: value for key, value in body.items() if value is not None}
 
 
 def _messages(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.config import Deployment, GatewayConfig
+from shared.domain import truncation
 from shared.errors import ModelNotFound, RateLimited
 
 
@@ -30,8 +31,7 @@ def plan(
     config: GatewayConfig, model: str, *, health: Health, affinity: str | None, rng: random.Random
 ) -> list[Deployment]:
     """The deployments to try for ``model``, first choice first; each appears once."""
-    if not config.deployments(model):
-        raise ModelNotFound(model)
+    served(config, model)
     candidates: list[Deployment] = []
     for name in [model, *config.fallbacks.get(model, [])]:
         ordered = _ordered(config.deployments(name), affinity, rng)
@@ -42,6 +42,14 @@ def plan(
     healthy = [d for d in open_ if d.id not in health.cooling]
     # Cooling deployments are a last resort rather than no answer at all: one may have recovered.
     return healthy + [d for d in open_ if d.id in health.cooling]
+
+
+def served(config: GatewayConfig, model: str) -> list[Deployment]:
+    """The deployments of the client-facing name ``model``; ``ModelNotFound`` when it names none. The
+    one model check: the api's, before it accepts a request, and the worker's, before it routes one."""
+    if deployments := config.deployments(model):
+        return deployments
+    raise ModelNotFound(model)
 
 
 # Failures of the connection itself, before any answer: the deployment may well serve the next try,
@@ -79,11 +87,13 @@ def refused_vendor_fields(config: GatewayConfig, model: str, fields: Iterable[st
 
 
 def body_for(
-    chat: dict[str, Any], deployment: Deployment, *, vendor_fields: Iterable[str] = ()
+    chat: dict[str, Any], deployment: Deployment, *, vendor_fields: Iterable[str] = (), truncate: bool = False
 ) -> dict[str, Any]:
     """The translated chat body, addressed to one deployment: its upstream model name, streaming with
     usage, the max-tokens parameter spelled the way that backend wants, ``service_tier`` only where
-    the deployment forwards it, and of the request's ``vendor_fields`` only those it accepts."""
+    the deployment forwards it, of the request's ``vendor_fields`` only those it accepts; truncated as
+    ``fitted`` says."""
+    chat = fitted(chat, deployment, truncate=truncate)
     body = {**chat, "model": deployment.model, "stream": True, "stream_options": {"include_usage": True}}
     if deployment.extra_fields is not None:
         for name in set(vendor_fields) - set(deployment.extra_fields):
@@ -93,6 +103,14 @@ def body_for(
     if "max_tokens" in body and deployment.max_tokens_param != "max_tokens":
         body[deployment.max_tokens_param] = body.pop("max_tokens")
     return body
+
+
+def fitted(chat: dict[str, Any], deployment: Deployment, *, truncate: bool) -> dict[str, Any]:
+    """With ``truncate`` (the request's ``truncation: "auto"``), ``chat`` without the oldest turns that
+    do not fit this deployment's ``context_window`` (when it names one); else ``chat`` itself."""
+    if truncate and deployment.context_window is not None:
+        return truncation.fit(chat, context_window=deployment.context_window)
+    return chat
 
 
 def _ordered(deployments: list[Deployment], affinity: str | None, rng: random.Random) -> list[Deployment]:

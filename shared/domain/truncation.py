@@ -1,7 +1,8 @@
-"""``truncation: "auto"``: drop the oldest turns of a chat body until it fits the model's context window.
+"""``truncation: "auto"``: drop the oldest turns of a chat body until it fits a deployment's context window.
 
-Sizes come from the estimate in ``tokens``, not a tokenizer: this runs in the translator, which must
-stay free of I/O, and the estimate errs on the large side.
+Sizes come from the estimate in ``tokens``, not a tokenizer: the worker runs this for the deployment
+it is about to call (``routing.body_for``), on every try, so it must stay free of I/O; the estimate
+errs on the large side.
 """
 
 from itertools import accumulate

@@ -12,6 +12,7 @@ deployment had when it served the call. Usage documents do not expire: they are 
 
 from typing import Any, Literal
 
+from shared.config import Deployment
 from shared.domain.projection import Write
 from shared.events import Event, ResponseStreamed
 
@@ -48,3 +49,21 @@ def _outcome(event: ResponseStreamed) -> dict[str, Any]:
         "error_code": (response.get("error") or {}).get("code"),
         **tokens,
     }
+
+
+def cost_usd(deployment: Deployment, usage: dict[str, Any] | None) -> float:
+    """What one call cost at ``deployment``'s prices, from its chat usage (cached tokens are part of
+    ``prompt_tokens``; they are priced apart when the deployment names a cached price)."""
+    usage = usage or {}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    cached_price = deployment.cached_input_cost_per_mtok
+    if cached_price is None:
+        cached_price, cached = deployment.input_cost_per_mtok, 0
+    micro = (
+        (prompt - cached) * deployment.input_cost_per_mtok
+        + cached * cached_price
+        + completion * deployment.output_cost_per_mtok
+    )
+    return micro / 1_000_000

@@ -1,10 +1,10 @@
 """``POST /v1/responses/compact``: the request's backend summarises the conversation into a
 ``compaction`` item that a later request sends back as input (see shared/domain/compaction.py).
 
-The api calls the backend itself rather than logging a response for the worker: a compaction is one
-synchronous call whose result OpenAI neither stores nor streams, so the log would hold events that
-no projection reads and no client can retrieve, for the price of two hops. It uses the worker's
-routing and backend client functions, so the deployment is addressed exactly as for a response.
+The chat body is built here from the stored chain, as for a count; the worker runs it through its
+pool (``shared/backend_calls.py``) and answers the Response object the backend's stream folds into.
+Not logged: a compaction is one synchronous call whose result OpenAI neither stores nor streams, so
+the log would hold events that no projection reads and no client can retrieve.
 """
 
 import time
@@ -15,8 +15,7 @@ from fastapi.responses import JSONResponse
 
 from services.api import translation, validation
 from services.api.deps import GatewayDep, TenantDep
-from shared import chatclient
-from shared.config import Deployment
+from shared import backend_calls, subjects
 from shared.domain import compaction, routing, stream
 from shared.errors import BackendFailed
 from shared.ids import derived_id, new_id
@@ -27,17 +26,27 @@ router = APIRouter(prefix="/v1")
 @router.post("/responses/compact")
 async def compact_response(request: Request, gateway: GatewayDep, tenant: TenantDep) -> object:
     body = validation.parse_request(await request.body(), max_bytes=gateway.settings.max_body_bytes)
-    deployment = translation.deployment_for(gateway, body.model)
-    history = await translation.load_history(gateway, tenant, body)
-    chat = compaction.compaction_chat(await translation.chat_for(gateway, tenant, body, history, deployment))
+    routing.served(gateway.config, body.model)
+    loaded = await translation.loaded_for(gateway, tenant, body)
+    chat = compaction.compaction_chat(translation.chat_for(gateway, tenant, body, loaded))
     response_id = new_id("resp")
-    addressed = routing.body_for(chat, deployment, vendor_fields=body.extra_fields())
-    summarised = await _complete(addressed, deployment, response_id)
+    asked = backend_calls.CompletionRequested(
+        model=body.model,
+        chat=chat,
+        truncate=body.truncation == "auto",
+        response_id=response_id,
+        vendor_fields=list(body.extra_fields()),
+    )
+    completed = await backend_calls.ask(
+        gateway.nc, subjects.BACKEND_COMPLETE, asked, backend_calls.Completed,
+        timeout_s=gateway.settings.request_deadline_s,
+    )  # fmt: skip
+    summarised = completed.response or {}
     summary = _text(summarised)
     if not summary:
         raise BackendFailed("The backend returned no summary.")
     conversation = [
-        *(item for doc in history for item in doc.get("input_items", [])),
+        *(item for doc in loaded.history for item in doc.get("input_items", [])),
         *(item.model_dump(mode="json", exclude_none=True) for item in body.input_items()),
     ]
     output = compaction.compacted_output(conversation, summary, compaction_id=derived_id("cmp", response_id))
@@ -47,24 +56,15 @@ async def compact_response(request: Request, gateway: GatewayDep, tenant: Tenant
             "object": "response.compaction",
             "created_at": int(time.time()),
             "output": output,
-            "usage": summarised["usage"] or stream.responses_usage({}),
+            "usage": summarised.get("usage") or stream.responses_usage({}),
         }
     )
-
-
-async def _complete(chat: dict[str, Any], deployment: Deployment, response_id: str) -> dict[str, Any]:
-    """The backend's whole answer, as the final Response object the stream mapping folds it into."""
-    state, _ = stream.start({"id": response_id})
-    async with chatclient.new_client() as client:
-        async for chunk in chatclient.stream_chat(client, deployment, chat):
-            stream.on_chunk(state, chunk)
-    return stream.finish(state)[-1]["response"]
 
 
 def _text(response: dict[str, Any]) -> str:
     return "".join(
         part.get("text", "")
-        for item in response["output"]
+        for item in response.get("output", [])
         if item["type"] == "message"
         for part in item["content"]
     ).strip()

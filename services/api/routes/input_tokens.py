@@ -1,29 +1,26 @@
 """``POST /v1/responses/input_tokens``: how many input tokens a would-be request would send.
 
-The request is translated exactly as ``POST /v1/responses`` would be (its chain and truncation
-included), then counted by the deployment's tokenize endpoint where the config names one, else by the
-documented estimate of ``shared/domain/tokens.py``. A tokenizer that fails also falls back to the
-estimate: a count is advice, and failing it would help no one.
+The request is translated exactly as ``POST /v1/responses`` would be (its chain included). Where the
+count depends on the deployment (one of the model's has a tokenizer, or the request truncates to a
+context window) the worker counts it for the deployment it would route to (``shared/backend_calls.py``:
+its tokenize endpoint, else the estimate); otherwise the api answers with the documented estimate of
+``shared/domain/tokens.py`` itself, sparing the hop.
 """
 
-import logging
-import os
-from typing import Any
-
-import httpx
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from services.api import translation, validation
 from services.api.deps import GatewayDep, TenantDep
-from shared.config import Deployment
-from shared.domain import tokens
+from shared import backend_calls, subjects
+from shared.config import GatewayConfig
+from shared.domain import routing, tokens
 from shared.request_model import ResponseCreateRequest
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
 
-_TOKENIZE_TIMEOUT_S = 30.0
+# A worker answers within its tokenizer's own 30 s timeout, falling back to the estimate.
+_COUNT_TIMEOUT_S = 35.0
 
 
 class TokenCountRequest(ResponseCreateRequest):
@@ -41,26 +38,19 @@ class TokenCounts(BaseModel):
 async def count_input_tokens(request: Request, gateway: GatewayDep, tenant: TenantDep) -> TokenCounts:
     max_bytes = gateway.settings.max_body_bytes
     body = validation.parse_request(await request.body(), max_bytes=max_bytes, model=TokenCountRequest)
-    deployment = translation.deployment_for(gateway, body.model) if body.model else None
-    history = await translation.load_history(gateway, tenant, body)
-    chat = await translation.chat_for(gateway, tenant, body, history, deployment)
-    counted = await _tokenize(deployment, chat) if deployment and deployment.tokenize_url else None
-    return TokenCounts(input_tokens=tokens.estimate_chat(chat) if counted is None else counted)
+    if body.model is not None:
+        routing.served(gateway.config, body.model)
+    chat = translation.chat_for(gateway, tenant, body, await translation.loaded_for(gateway, tenant, body))
+    if body.model is None or not counted_by_worker(gateway.config, body.model, body.truncation):
+        return TokenCounts(input_tokens=tokens.estimate_chat(chat))
+    asked = backend_calls.TokenCountRequested(model=body.model, chat=chat, truncate=body.truncation == "auto")
+    counted = await backend_calls.ask(
+        gateway.nc, subjects.BACKEND_COUNT, asked, backend_calls.TokensCounted, timeout_s=_COUNT_TIMEOUT_S
+    )
+    return TokenCounts(input_tokens=counted.input_tokens)
 
 
-async def _tokenize(deployment: Deployment, chat: dict[str, Any]) -> int | None:
-    """The backend's own count (vLLM / SGLang ``/tokenize``), or None if it could not give one."""
-    request: dict[str, Any] = {"model": deployment.model, "messages": chat["messages"]}
-    if chat.get("tools"):
-        request["tools"] = chat["tools"]
-    headers = {}
-    if deployment.api_key_env and (key := os.environ.get(deployment.api_key_env)):
-        headers["Authorization"] = f"Bearer {key}"
-    try:
-        async with httpx.AsyncClient(timeout=_TOKENIZE_TIMEOUT_S) as client:
-            reply = await client.post(str(deployment.tokenize_url), json=request, headers=headers)
-            reply.raise_for_status()
-            return int(reply.json()["count"])
-    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-        log.warning("tokenize on %r failed (%s); estimating instead", deployment.name, type(exc).__name__)
-        return None
+def counted_by_worker(config: GatewayConfig, model: str, truncation: str) -> bool:
+    """Whether the count depends on the deployment that would serve: a tokenizer, or a window to fit."""
+    deployments = routing.served(config, model)
+    return any(d.tokenize_url or (truncation == "auto" and d.context_window) for d in deployments)

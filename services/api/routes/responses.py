@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from nats.js.errors import NotFoundError
 
-from services.api import metrics, sse, translation, validation
+from services.api import metrics, planning, sse, translation, validation
 from services.api.deps import CallerDep, Gateway, GatewayDep, TenantDep
+from services.api.planning import Answer
 from services.api.watch import ResponseTimedOut, ResponseWatch, replay
 from shared import eventlog, mcp_guard, reasoning_blobs, retries, subjects
-from shared.domain.requests import build_response
+from shared.domain import sequence
 from shared.errors import GatewayError, InvalidRequest, NotFound, ServiceUnavailable
 from shared.events import (
     TERMINAL_STATUSES,
@@ -25,7 +26,6 @@ from shared.events import (
 )
 from shared.ids import derived_id, new_id
 from shared.readmodel import queries
-from shared.request_model import ResponseCreateRequest
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
@@ -49,40 +49,43 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
         validation.check_encrypted_reasoning(body, reasoning_blobs.opener(gateway.master, caller.tenant))
     await gateway.limiter.admit(caller)
     tenant = caller.tenant
-    chain, affinity = await _chain_before(gateway, tenant, body.previous_response_id)
+    previous = await translation.previous_turn(gateway, tenant, body.previous_response_id)
     if (conversation_id := body.conversation_id()) is not None:
-        await translation.conversation_history(gateway, tenant, conversation_id)  # 404 unless the tenant's
-    # A turn of a conversation is answered once the store appended it, even when not stored itself.
-    awaits_store = body.store or conversation_id is not None
+        await translation.require_conversation(gateway, tenant, conversation_id)
     response_id = new_id("resp")
-    events = _opening_events(
-        body, response_id=response_id, tenant=tenant, chain=chain, key_id=caller.key_id, affinity=affinity
+    plan = planning.plan_create(
+        body,
+        previous,
+        response_id=response_id,
+        tenant=tenant,
+        created_at=int(time.time()),
+        key_id=caller.key_id,
     )
     if (data_keys := eventlog.data_keys(gateway.js)) is not None:
         # Made here rather than by the first append that needs it: a new response has none to look up.
         await data_keys.create(tenant, response_id)
     buffer = gateway.settings.stream_buffer_msgs
     watch = await ResponseWatch.open(
-        gateway.nc, gateway.js, response_id, buffer_msgs=buffer, awaits_request=awaits_store
+        gateway.nc, gateway.js, response_id, buffer_msgs=buffer, awaits_request=plan.awaits_projection
     )
     try:
-        await _log_opening(gateway, events)
+        await _log_opening(gateway, plan.events)
     except BaseException:
         await watch.close()
         raise
     deadline = _api_deadline(gateway)
-    if body.stream:
-        live = _live(gateway, watch, wait_projection=awaits_store, deadline_s=deadline)
+    if plan.answer is Answer.STREAM:
+        live = _live(gateway, watch, wait_projection=plan.awaits_projection, deadline_s=deadline)
         return _sse(gateway, live, deadline_s=deadline)
     async with watch:
-        if body.background:
+        if plan.answer is Answer.QUEUED:
             await _await_projection(gateway, watch, response_id, _ANY_STATUS)
-            return JSONResponse(events[0].payload["response"])
+            return JSONResponse(plan.queued)
         try:
             final = await watch.terminal(deadline_s=deadline)
         except ResponseTimedOut:
             raise _timed_out(deadline) from None
-        final = await _as_logged(gateway, watch, final, wait_projection=awaits_store)
+        final = await _as_logged(gateway, watch, final, wait_projection=plan.awaits_projection)
     if final.http_error is not None:  # the backend refused the request itself (context length)
         return JSONResponse({"error": final.http_error["error"]}, status_code=final.http_error["status"])
     return JSONResponse(final.payload["response"])
@@ -158,36 +161,6 @@ async def list_input_items(
     return queries.page_input_items(doc, limit=limit, order=order, after=after)
 
 
-def _opening_events(
-    body: ResponseCreateRequest,
-    *,
-    response_id: str,
-    tenant: str,
-    chain: list[str],
-    key_id: str | None = None,
-    affinity: str | None = None,
-) -> list[ResponseRequested | ResponseStreamed]:
-    """What the api logs for a new response: the request, and for a background one its queued state,
-    so that it can be read, streamed and cancelled before any worker takes it."""
-    created_at = int(time.time())
-    requested = ResponseRequested(
-        event_id=derived_id("evt", response_id, "requested"),
-        response_id=response_id,
-        tenant=tenant,
-        request=body,
-        created_at=created_at,
-        chain=chain,
-        key_id=key_id,
-        affinity=affinity,
-    )
-    if not body.background:
-        return [requested]
-    queued = build_response(body, response_id=response_id, created_at=created_at, status="queued")
-    payload = {"type": "response.queued", "sequence_number": 0, "response": queued}
-    # Logged before the request: once the request is in, a worker may log its events at any moment.
-    return [ResponseStreamed.of(payload, response_id=response_id, tenant=tenant), requested]
-
-
 async def _log_opening(gateway: Gateway, events: list[ResponseRequested | ResponseStreamed]) -> None:
     """Append a new response's opening events in order. Should the request not be logged after a
     background response's queued state was, the response is ended failed, so it never stays queued."""
@@ -214,7 +187,8 @@ async def _abandon(gateway: Gateway, queued: ResponseStreamed, response_id: str)
         return
     error = {"code": "server_error", "message": "The request could not be logged; please retry it."}
     response = {**queued.payload["response"], "status": "failed", "error": error}
-    payload = {"type": "response.failed", "sequence_number": 1, "response": response}
+    number = sequence.next_after(sequence.QUEUED)
+    payload = {"type": "response.failed", "sequence_number": number, "response": response}
     failed = ResponseStreamed.of(payload, response_id=response_id, tenant=queued.tenant)
     try:
         await eventlog.append(gateway.js, failed, budget=_ABANDON_BUDGET)
@@ -251,17 +225,6 @@ async def _stored(gateway: Gateway, tenant: str, response_id: str) -> dict:
     return doc
 
 
-async def _chain_before(
-    gateway: Gateway, tenant: str, previous_id: str | None
-) -> tuple[list[str], str | None]:
-    """The ids of every earlier turn, oldest first, and the deployment that served the previous one
-    (the new turn's affinity); the previous response must exist for this tenant."""
-    if previous_id is None:
-        return [], None
-    doc = await translation.previous_response(gateway, tenant, previous_id)
-    return [*doc.get("chain", []), previous_id], doc.get("served_by")
-
-
 async def _live(
     gateway: Gateway, watch: ResponseWatch, *, wait_projection: bool, deadline_s: float
 ) -> AsyncIterator[ResponseStreamed]:
@@ -282,10 +245,10 @@ def _sse(
 
 
 async def _frames(events: AsyncIterator[ResponseStreamed], *, deadline_s: float) -> AsyncIterator[bytes]:
-    sequence_number = -1
+    last: int | None = None
     try:
         async for event in events:
-            sequence_number = event.sequence_number
+            last = event.sequence_number
             yield sse.frame(event.payload)
     except (ResponseTimedOut, GatewayError) as failure:
         error = _timed_out(deadline_s) if isinstance(failure, ResponseTimedOut) else failure
@@ -295,7 +258,7 @@ async def _frames(events: AsyncIterator[ResponseStreamed], *, deadline_s: float)
                 "code": error.code,
                 "message": error.message,
                 "param": None,
-                "sequence_number": sequence_number + 1,
+                "sequence_number": sequence.next_after(last),
             }
         )
 

@@ -9,6 +9,7 @@ import pytest
 from nats.js.api import PubAck, RawStreamMsg
 from nats.js.errors import BadRequestError, NotFoundError
 
+from services.api import planning
 from services.api.routes import responses
 from shared import subjects
 from shared.request_model import ResponseCreateRequest
@@ -38,7 +39,8 @@ class Log:
 
 def _opening(background: bool) -> list:
     body = ResponseCreateRequest(model="m1", input="hi", background=background)
-    return responses._opening_events(body, response_id="resp_1", tenant="t", chain=[])
+    previous = planning.previous_turn(None, None)
+    return planning.plan_create(body, previous, response_id="resp_1", tenant="t", created_at=1).events
 
 
 async def test_a_background_response_whose_request_was_refused_ends_failed():

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from services.api.validation import check_request, parse_request
 from shared.config import Deployment, GatewayConfig
-from shared.domain import compaction, stream
+from shared.domain import compaction, stream, truncation
 from shared.domain.requests import build_chat_request, build_response, referenced_item_ids
 from shared.errors import InvalidRequest
 from shared.request_model import FunctionTool, ResponseCreateRequest
@@ -232,7 +232,7 @@ def test_an_accepted_request_maps_round_trips_and_stores(body: dict[str, Any]) -
 
     references = {"msg_known": KNOWN_ITEM} if "msg_known" in referenced_item_ids(request) else {}
     try:
-        chat = build_chat_request(request, [], references=references, context_window=50)
+        chat = truncation.fit(build_chat_request(request, [], references=references), context_window=50)
     except InvalidRequest as error:
         assert error.failure_code == "invalid_prompt"  # the translator fails the response with it
         return

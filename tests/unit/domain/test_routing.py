@@ -124,3 +124,21 @@ def test_tries_stop_at_retry_attempts():
     assert next_try(planned, planned[2], "503", tries=3, config=CONFIG) is None
     (only,) = plan(CONFIG, "small", health=HEALTHY, affinity=None, rng=random.Random(0))
     assert next_try([only], only, "ConnectError", tries=3, config=CONFIG) is None
+
+
+def test_truncation_fits_the_window_of_the_deployment_that_serves():
+    """Two deployments of one model with different windows: each gets the chat fitted to its own."""
+    config = GatewayConfig.model_validate(
+        {
+            "models": [
+                deployment("windowed", "wide", context_window=1000),
+                deployment("windowed", "narrow", context_window=30),
+            ]
+        }
+    )
+    wide, narrow = config.deployments("windowed")
+    turns = [{"role": "user", "content": f"turn {i} " + "x" * 40} for i in range(4)]
+    chat = {"messages": turns}
+    assert body_for(chat, wide, truncate=True)["messages"] == turns
+    assert body_for(chat, narrow, truncate=True)["messages"] == turns[-1:]
+    assert body_for(chat, narrow, truncate=False)["messages"] == turns  # truncation: disabled

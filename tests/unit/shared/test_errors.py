@@ -15,7 +15,7 @@ SHAPES = [
     (errors.AuthenticationFailed("m"), 401, "authentication_error", "invalid_api_key"),
     (errors.PermissionDenied("m"), 403, "permission_error", "permission_denied"),
     (errors.NotFound("m"), 404, "invalid_request_error", None),
-    (errors.Conflict("m"), 409, "invalid_request_error", None),
+    (errors.GatewayTimeout("m"), 504, "server_error", "timeout"),
     (errors.RateLimited("m"), 429, "rate_limit_exceeded", "rate_limit_exceeded"),
     (errors.ServiceUnavailable("m"), 503, "server_error", "service_unavailable"),
 ]

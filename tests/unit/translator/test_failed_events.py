@@ -1,6 +1,6 @@
 """The events that end a response the translator could not turn into a chat call (pure)."""
 
-from services.translator.handlers import SERVER_ERROR, failed_events
+from services.translator.build import SERVER_ERROR, failed_events
 from shared.errors import InvalidRequest
 from shared.events import ResponseRequested
 from shared.request_model import ResponseCreateRequest

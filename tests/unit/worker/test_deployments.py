@@ -2,8 +2,9 @@ import random
 
 import pytest
 
-from services.worker.deployments import Pool, cost_usd
+from services.worker.deployments import Pool
 from shared.config import GatewayConfig
+from shared.domain.usage import cost_usd
 
 CONFIG = GatewayConfig.model_validate(
     {

@@ -1,0 +1,70 @@
+"""One chat body streamed from the first deployment of the pool's plan that answers: what a response's
+run and a one-shot call (``compact``) share. Every try counts against its deployment's rpm and metrics;
+one that is overloaded, erring or unreachable before its first chunk is left for the next (or, for a
+failed connection with none left, tried again: ``routing.next_try``), after a backoff. Once a chunk
+has been yielded the answer is that deployment's, and its failure is the caller's."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from services.worker.deployments import Pool
+from shared import chatclient
+from shared.config import Deployment
+from shared.domain import routing
+from shared.errors import BackendUnavailable
+
+
+class Attempt:
+    """``deployment`` is the one trying (after the end: the one that served, or was tried last);
+    ``usage`` the chat usage of a finished answer."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        client: httpx.AsyncClient,
+        *,
+        model: str,
+        chat: dict[str, Any],
+        affinity: str | None = None,
+        truncate: bool = False,
+        vendor_fields: list[str] | tuple[str, ...] = (),
+    ) -> None:
+        self._pool = pool
+        self._client = client
+        self._model = model
+        self._chat = chat
+        self._affinity = affinity
+        self._truncate = truncate
+        self._vendor_fields = vendor_fields
+        self.deployment: Deployment | None = None
+        self.usage: dict[str, Any] | None = None
+
+    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        pool = self._pool
+        planned = pool.plan(self._model, affinity=self._affinity)
+        deployment, tries = planned[0], 0
+        while True:
+            tries += 1
+            self.deployment = deployment
+            pool.started(deployment)
+            last: dict[str, Any] | None = None
+            try:
+                body = routing.body_for(
+                    self._chat, deployment, vendor_fields=self._vendor_fields, truncate=self._truncate
+                )
+                async for last in chatclient.stream_chat(self._client, deployment, body):
+                    yield last
+            except BackendUnavailable as error:
+                pool.failed(deployment, error.reason)
+                again = routing.next_try(planned, deployment, error.reason, tries=tries, config=pool.config)
+                if last is not None or again is None:
+                    raise
+                deployment = again
+                await asyncio.sleep(routing.backoff_s(pool.config, tries))
+                continue
+            self.usage = last.get("usage") if last else None  # the final chunk carries it
+            pool.succeeded(deployment, self.usage)
+            return

@@ -1,0 +1,38 @@
+"""What a translation reads before its pure build (``shared.domain.requests.build_chat_request``): the
+stored turns of the request's chain (or its conversation's items) and the items its ``item_reference``s
+name. The translator and the
+api's ``compact`` and ``input_tokens`` load through here, so all three see the same inputs."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.domain import requests
+from shared.readmodel import conversations, queries
+from shared.request_model import ResponseCreateRequest
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    history: list[Doc] = field(default_factory=list)  # the chain's turns, oldest first
+    references: dict[str, Doc] = field(default_factory=dict)  # referenced items, by id
+    # The request names a conversation that is not (or no longer) the tenant's: its history is empty.
+    conversation_missing: bool = False
+
+
+async def load(db: AsyncDatabase, *, tenant: str, chain: list[str], request: ResponseCreateRequest) -> Loaded:
+    """The tenant's stored turns named by ``chain`` (a ``ResponseRequested.chain``), or the items of the
+    conversation the request names, and the items the request references: one query each, and none
+    when there is nothing to read."""
+    missing = False
+    if (conversation_id := request.conversation_id()) is not None:
+        found = await conversations.history(db, tenant=tenant, conversation_id=conversation_id)
+        history, missing = found or [], found is None
+    else:
+        history = await queries.get_chain_docs(db, tenant=tenant, ids=chain) if chain else []
+    wanted = requests.referenced_item_ids(request)
+    references = await queries.find_items(db, tenant=tenant, item_ids=wanted) if wanted else {}
+    return Loaded(history=history, references=references, conversation_missing=missing)

@@ -14,7 +14,8 @@ from shared.config import Settings, master_keys
 async def main() -> None:
     logs.configure("translator")
     settings = Settings.from_env()
-    master = master_keys()  # before any connection: without it the service must not start
+    master = master_keys()  # before any connection: without it (or a config) the service must not start
+    config = settings.gateway_config()
     # Every chain lookup bounded well inside the consumer's ack wait: an unreachable MongoDB is a
     # transient failure, redelivered later, not a handler holding its message until JetStream gives up.
     mongo = mongo_client.client(settings.mongo_uri)
@@ -24,7 +25,7 @@ async def main() -> None:
         broker,
         js=js,
         db=mongo[settings.mongo_db],
-        config=settings.gateway_config(),
+        config=config,
         master=master,
         concurrency=int(os.environ.get("TRANSLATOR_CONCURRENCY", "64")),
     )

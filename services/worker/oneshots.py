@@ -25,7 +25,9 @@ class OneShots:
     async def complete(self, request: CompletionRequested) -> Completed:
         """The Response object the backend's whole answer folds into."""
         attempt = failover.Attempt(
-            self._pool, self._client, model=request.model,
+            self._pool,
+            self._client,
+            model=request.model,
             chat=request.chat,
             truncate=request.truncate,
             vendor_fields=request.vendor_fields,

@@ -1,20 +1,20 @@
 """``POST /v1/responses/input_tokens`` (services/api/routes/input_tokens.py): a count of what a request
-would send, by the deployment's tokenizer where the config names one and by estimate otherwise (also
-when the tokenizer fails: a count is advice). Requests without a chain, so no server is needed."""
-
-import functools
-import json
-from types import SimpleNamespace
+would send. Where the count depends on the deployment (a tokenizer, or a window to fit with
+``truncation: "auto"``) the api asks the worker (``shared/backend_calls.py``; the worker's side is
+tests/unit/worker/test_oneshots.py); otherwise it answers with the estimate itself, never reaching for
+NATS. Requests without a chain, so no server is needed."""
 
 import httpx
 import pytest
 
 from services.api.routes import input_tokens
+from shared import backend_calls, subjects
+from shared.backend_calls import TokenCountRequested, TokensCounted
 from shared.config import GatewayConfig
+from tests.unit.shared.test_backend_calls import Connection
 
 from . import gateways
 
-TOKENIZE_URL = "http://tokenizer/tokenize"
 CONFIG = GatewayConfig.model_validate(
     {
         "models": [
@@ -23,35 +23,37 @@ CONFIG = GatewayConfig.model_validate(
                 "name": "counted",
                 "api_base": "http://b/v1",
                 "model": "c-1",
-                "tokenize_url": TOKENIZE_URL,
-                "api_key_env": "BACKEND_KEY",
+                "tokenize_url": "http://b/tokenize",
             },
+            {"name": "windowed", "api_base": "http://c/v1", "model": "w-1", "context_window": 1000},
         ],
         "api_keys": [{"key_env": "KEY_A", "project": "team-a"}],
     }
 )
-APP = gateways.app(gateways.gateway(CONFIG, {"KEY_A": "sk-a"}), input_tokens.router)
-
-
-async def _count(body: dict) -> httpx.Response:
-    async with gateways.client(APP, "sk-a") as client:
-        return await client.post("/v1/responses/input_tokens", json=body)
+WORKER_COUNT = 4242
+# The estimate is the api's own: a request that reached for the worker here fails with a 500.
+APP = gateways.app(gateways.gateway(CONFIG, {"KEY_A": "sk-a"}, nc=gateways.NoDatabase()), input_tokens.router)
 
 
 @pytest.fixture
-def tokenizer(monkeypatch: pytest.MonkeyPatch):
-    """The deployment's tokenize endpoint: answers with ``answer(request)``, and records each request."""
-    seen: list[httpx.Request] = []
-    state = SimpleNamespace(seen=seen, answer=lambda request: httpx.Response(200, json={"count": 4242}))
+def worker() -> Connection:
+    """A worker answering every count with ``WORKER_COUNT``; ``sent`` holds what it was asked."""
+    return Connection(TokensCounted(input_tokens=WORKER_COUNT).model_dump_json().encode())
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return state.answer(request)
 
-    client = functools.partial(httpx.AsyncClient, transport=httpx.MockTransport(handle))
-    monkeypatch.setattr(input_tokens, "httpx", SimpleNamespace(AsyncClient=client, HTTPError=httpx.HTTPError))
-    monkeypatch.setenv("BACKEND_KEY", "sk-backend")
-    return state
+async def _count(body: dict, worker: Connection | None = None) -> httpx.Response:
+    application = APP
+    if worker is not None:
+        gateway = gateways.gateway(CONFIG, {"KEY_A": "sk-a"}, nc=worker)
+        application = gateways.app(gateway, input_tokens.router)
+    async with gateways.client(application, "sk-a") as client:
+        return await client.post("/v1/responses/input_tokens", json=body)
+
+
+def _asked(worker: Connection) -> TokenCountRequested:
+    [(subject, data, headers, _)] = worker.sent
+    assert subject == subjects.BACKEND_COUNT
+    return backend_calls.decode(data, headers, TokenCountRequested)
 
 
 async def test_an_estimate_grows_with_the_input():
@@ -91,34 +93,26 @@ async def test_a_bad_request_is_refused_naming_the_parameter():
     assert reply.json()["error"]["param"].startswith("tools[0]")
 
 
-async def test_a_deployment_with_a_tokenizer_is_counted_by_it_with_its_key(tokenizer):
-    reply = await _count({"model": "counted", "input": "Hello"})
-    assert reply.json()["input_tokens"] == 4242
-    (request,) = tokenizer.seen
-    assert str(request.url) == TOKENIZE_URL
-    assert request.headers["authorization"] == "Bearer sk-backend"
-    sent = json.loads(request.content)
-    assert sent["model"] == "c-1"
-    assert sent["messages"][-1]["content"] == "Hello"
+async def test_a_model_with_a_tokenizer_is_counted_by_the_worker(worker: Connection):
+    reply = await _count({"model": "counted", "input": "Hello", "instructions": "Be terse"}, worker)
+    assert reply.status_code == 200
+    assert reply.json() == {"object": "response.input_tokens", "input_tokens": WORKER_COUNT}
+    asked = _asked(worker)
+    assert (asked.model, asked.truncate) == ("counted", False)
+    assert [m["content"] for m in asked.chat["messages"]] == ["Be terse", "Hello"]
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [
-        lambda r: httpx.Response(500, json={"error": "down"}),
-        lambda r: httpx.Response(200, json={"tokens": [1, 2]}),
-        lambda r: httpx.Response(200, content=b"not json"),
-    ],
-    ids=["error", "no count", "not json"],
-)
-async def test_a_failing_tokenizer_falls_back_to_the_estimate(tokenizer, answer):
-    tokenizer.answer = answer
-    counted = (await _count({"model": "counted", "input": "Hello there"})).json()
-    estimated = (await _count({"model": "plain", "input": "Hello there"})).json()
-    assert tokenizer.seen
-    assert counted == estimated
+async def test_a_window_to_fit_is_counted_by_the_worker_only_when_truncating(worker: Connection):
+    estimated = (await _count({"model": "plain", "input": "Hello"})).json()
+    disabled = await _count({"model": "windowed", "input": "Hello"}, worker)
+    assert disabled.json() == estimated
+    assert worker.sent == []
+    auto = await _count({"model": "windowed", "input": "Hello", "truncation": "auto"}, worker)
+    assert auto.json()["input_tokens"] == WORKER_COUNT
+    assert _asked(worker).truncate is True
 
 
-async def test_a_deployment_without_a_tokenizer_never_calls_one(tokenizer):
-    await _count({"model": "plain", "input": "Hello"})
-    assert tokenizer.seen == []
+async def test_truncating_without_a_window_or_a_tokenizer_is_still_estimated():
+    reply = await _count({"model": "plain", "input": "Hello", "truncation": "auto"})
+    assert reply.status_code == 200
+    assert reply.json() == (await _count({"model": "plain", "input": "Hello"})).json()

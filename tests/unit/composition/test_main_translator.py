@@ -20,11 +20,6 @@ async def test_a_complete_configuration_gets_as_far_as_its_servers(no_servers: E
     assert no_servers.logging == ["translator"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/translator/main.py reads GATEWAY_CONFIG only after reaching for its servers (in the "
-    "handlers.register call, after bus.connect); the api and the worker load it before any connection",
-)
 async def test_a_config_that_does_not_load_stops_the_start_before_any_connection(no_servers: Environment):
     no_servers.config(fallbacks={"m": ["missing"]})
     await no_servers.refused(translator_main.main, "missing")

@@ -88,12 +88,13 @@ async def test_the_handlers_get_the_pool_the_client_and_the_settings_of_the_envi
 
     ((given, options),) = connected
     assert given is broker
-    assert options["key_ttl_s"] == 3600
+    # The streams and the data keys' lifetime (response_ttl_s) follow the same settings as the handlers.
+    assert options["settings"].response_ttl_s == 3600
     assert options["master"] is not None  # the log is sealed
     ((given, wiring),) = registered
     assert given is broker and wiring["js"] is js
     assert (wiring["concurrency"], wiring["ack_wait_s"]) == (12, 9.5)
-    assert wiring["settings"].response_ttl_s == 3600
+    assert wiring["settings"] is options["settings"]
     assert [d.model for d in wiring["pool"].config.models] == ["up", "up-2"]
     assert isinstance(wiring["client"], httpx.AsyncClient)
     assert wiring["client"].is_closed  # given back once the service stops

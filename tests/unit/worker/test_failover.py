@@ -1,5 +1,6 @@
-"""Failover and one-shot calls against backends served by httpx's MockTransport: a try that fails
-before its first chunk goes on to the next deployment, which gets the chat fitted to its own window."""
+"""Failover against backends served by httpx's MockTransport: a try that fails before its first chunk
+goes on to the next deployment, which gets the chat fitted to its own window; a one-shot call routes
+(and is refused) as a response's run does (the rest of one-shots: test_oneshots.py)."""
 
 import json
 
@@ -48,17 +49,6 @@ async def test_a_failed_try_goes_to_the_next_deployment_with_the_chat_fitted_to_
     assert json.loads(seen[1].content)["messages"] == TURNS[-1:]
     assert attempt.deployment is not None and attempt.deployment.id == "narrow"
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
-
-
-async def test_a_completion_is_answered_as_the_response_its_stream_folds_into():
-    client, _ = backend(answer("sum", "mary"))
-    shots = OneShots(Pool(CONFIG), client)
-    done = await shots.complete(
-        CompletionRequested(model="m", chat={"messages": TURNS}, response_id="resp_1")
-    )
-    assert done.refused is None and done.response is not None
-    [message] = done.response["output"]
-    assert message["content"][0]["text"] == "summary"
 
 
 async def test_refusals_come_back_as_replies_with_their_http_answer():

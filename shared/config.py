@@ -268,39 +268,71 @@ class Settings(BaseModel):
     # The worker's Prometheus metrics (services/worker/metrics.py), when a port is given.
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    # Where the api listens, and uvicorn's own log level (services/api/__main__.py).
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    api_log_level: str = "warning"
+    # Every service's own log (shared/logs.py).
+    log_level: str = "INFO"
+    # Messages one replica of each service handles at once.
+    worker_concurrency: int = Field(default=256, ge=1)
+    translator_concurrency: int = Field(default=64, ge=1)
+    store_concurrency: int = Field(default=64, ge=1)
+    # How soon a call whose worker died goes to another worker (services/worker/handlers.py).
+    worker_ack_wait_s: float = Field(default=5.0, gt=0)
 
     @classmethod
     def from_env(cls) -> "Settings":
-        env = os.environ
-        values = {
-            "nats_url": env.get("NATS_URL"),
-            "mongo_uri": env.get("MONGO_URI"),
-            "mongo_db": env.get("MONGO_DB"),
-            "config_path": env.get("GATEWAY_CONFIG"),
-            "response_ttl_s": env.get("RESPONSE_TTL_S"),
-            "request_deadline_s": env.get("REQUEST_DEADLINE_S"),
-            "sweep_grace_s": env.get("SWEEP_GRACE_S"),
-            "sweep_interval_s": env.get("SWEEP_INTERVAL_S"),
-            "projection_wait_s": env.get("PROJECTION_WAIT_S"),
-            "stream_buffer_msgs": env.get("STREAM_BUFFER_MSGS"),
-            "stream_keepalive_s": env.get("STREAM_KEEPALIVE_S"),
-            "key_cache_s": env.get("KEY_CACHE_S"),
-            "max_body_bytes": env.get("MAX_BODY_BYTES"),
-            "nats_creds": env.get("NATS_CREDS"),
-            "nats_nkey_seed": env.get("NATS_NKEY_SEED"),
-            "nats_tls_ca": env.get("NATS_TLS_CA"),
-            "nats_tls_cert": env.get("NATS_TLS_CERT"),
-            "nats_tls_key": env.get("NATS_TLS_KEY"),
-            "metrics_token": env.get("METRICS_TOKEN"),
-            "stream_replicas": env.get("STREAM_REPLICAS"),
-            "event_retention_s": env.get("EVENT_RETENTION_S"),
-            "metrics_port": env.get("METRICS_PORT"),
-            "metrics_host": env.get("METRICS_HOST"),
-        }
-        return cls(**{k: v for k, v in values.items() if v})
+        """Every field from its variable (``ENVIRONMENT``); an unset or empty one keeps its default. A
+        value that does not parse is a ``ConfigError`` naming its variable, not the value (a token)."""
+        values = {field: os.environ.get(variable) for field, variable in ENVIRONMENT.items()}
+        try:
+            return cls(**{k: v for k, v in values.items() if v})
+        except ValidationError as error:
+            problems = "; ".join(f"{ENVIRONMENT[str(e['loc'][0])]}: {e['msg']}" for e in error.errors())
+            raise ConfigError(problems) from None
 
     def gateway_config(self) -> GatewayConfig:
         return load_gateway_config(self.config_path)
+
+
+# The variable each ``Settings`` field is read from: the only process settings the services read, each
+# in README's settings table (tests/unit/shared/test_config.py holds both to that). Secrets stay out of
+# it and are read where they are used, from variables an operator names: the master key
+# (``master_keys``), backend and client keys (a config's ``api_key_env`` / ``key_env``), tool keys.
+ENVIRONMENT = {
+    "nats_url": "NATS_URL",
+    "mongo_uri": "MONGO_URI",
+    "mongo_db": "MONGO_DB",
+    "config_path": "GATEWAY_CONFIG",
+    "response_ttl_s": "RESPONSE_TTL_S",
+    "request_deadline_s": "REQUEST_DEADLINE_S",
+    "sweep_grace_s": "SWEEP_GRACE_S",
+    "sweep_interval_s": "SWEEP_INTERVAL_S",
+    "projection_wait_s": "PROJECTION_WAIT_S",
+    "stream_buffer_msgs": "STREAM_BUFFER_MSGS",
+    "stream_keepalive_s": "STREAM_KEEPALIVE_S",
+    "key_cache_s": "KEY_CACHE_S",
+    "max_body_bytes": "MAX_BODY_BYTES",
+    "nats_creds": "NATS_CREDS",
+    "nats_nkey_seed": "NATS_NKEY_SEED",
+    "nats_tls_ca": "NATS_TLS_CA",
+    "nats_tls_cert": "NATS_TLS_CERT",
+    "nats_tls_key": "NATS_TLS_KEY",
+    "metrics_token": "METRICS_TOKEN",
+    "stream_replicas": "STREAM_REPLICAS",
+    "event_retention_s": "EVENT_RETENTION_S",
+    "metrics_port": "METRICS_PORT",
+    "metrics_host": "METRICS_HOST",
+    "api_host": "API_HOST",
+    "api_port": "API_PORT",
+    "api_log_level": "API_LOG_LEVEL",
+    "log_level": "LOG_LEVEL",
+    "worker_concurrency": "WORKER_CONCURRENCY",
+    "translator_concurrency": "TRANSLATOR_CONCURRENCY",
+    "store_concurrency": "STORE_CONCURRENCY",
+    "worker_ack_wait_s": "WORKER_ACK_WAIT_S",
+}
 
 
 def check_backend_keys(config: GatewayConfig, environ: Mapping[str, str]) -> None:

@@ -14,15 +14,25 @@ runs ``update_durable`` for its consumer, so a durable made by an older version 
 
 A message whose every delivery was lost to a dead process (no handler ran to the end) never reaches
 ``settle`` a last time: ``shared.deadletter.watch_exhausted`` dead-letters it instead.
+
+A message's ack wait runs from its delivery, not from its handler's start: in a burst on a busy
+process (1,000 streams opened at once) a message can wait in the client longer than that, and
+JetStream delivers it again while the first delivery has not begun or has just begun. ``settle``
+leaves such a second delivery to the first (running both would make two writers of one response),
+and the first one's heartbeat goes out at once when its message is already older than a heartbeat.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated, Any
 
+from faststream._internal.context import Context
 from faststream.nats import NatsMessage
+from faststream.nats.message import NatsMessage as Delivered
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 from nats.js.errors import NotFoundError
@@ -33,6 +43,7 @@ from shared.retries import Transient, is_transient
 
 __all__ = [
     "REDELIVERY",
+    "InlineMessage",
     "OnFailure",
     "Redelivery",
     "Transient",
@@ -76,9 +87,22 @@ async def settle(
 ) -> None:
     """Run ``work`` for ``msg`` and ack, nak or terminate it by the rules above. With ``heartbeat_s``,
     the message is kept in progress that often while it is handled, so the consumer's ack wait can be
-    short: a redelivery then means the process died, and comes within seconds."""
-    async with kept_in_progress(msg, every_s=heartbeat_s):
-        await _settle(msg, work, js=js, consumer=consumer, on_failure=on_failure, policy=policy)
+    short: a redelivery then means the process died, and comes within seconds. A delivery of a
+    message this process is still settling is left alone (see the module): the first one settles it."""
+    key = (consumer, msg.raw_message.metadata.sequence.stream)
+    if key in _settling:
+        log.info("%s: %s came again while in hand here; left to its first delivery", consumer, _what(msg))
+        return
+    _settling.add(key)
+    try:
+        async with kept_in_progress(msg, every_s=heartbeat_s):
+            await _settle(msg, work, js=js, consumer=consumer, on_failure=on_failure, policy=policy)
+    finally:
+        _settling.discard(key)
+
+
+# The messages this process is settling, by consumer and stream sequence.
+_settling: set[tuple[str, int]] = set()
 
 
 @contextlib.asynccontextmanager
@@ -88,13 +112,18 @@ async def kept_in_progress(msg: NatsMessage, *, every_s: float | None) -> AsyncI
         yield
         return
 
+    async def beat() -> None:
+        try:
+            await msg.in_progress()
+        except Exception as error:  # a missed heartbeat costs at worst a redelivery
+            log.warning("heartbeat of %s failed: %r", _what(msg), error)
+
     async def touch() -> None:
+        if _age_s(msg) > every_s:  # it waited in this process: its ack wait may be nearly out
+            await beat()
         while True:
             await asyncio.sleep(every_s)
-            try:
-                await msg.in_progress()
-            except Exception as error:  # a missed heartbeat costs at worst a redelivery
-                log.warning("heartbeat of %s failed: %r", _what(msg), error)
+            await beat()
 
     task = asyncio.create_task(touch())
     try:
@@ -154,6 +183,27 @@ async def _give_up(
 def _reason(error: Exception, delivered: int, *, transient: bool) -> str:
     what = f"{type(error).__name__}: {error}"[:500]
     return f"gave up after {delivered} deliveries: {what}" if transient else what
+
+
+def _age_s(msg: NatsMessage) -> float:
+    """Since the message was stored: at least how long ago its latest delivery was for a first one,
+    and always more than a heartbeat for a redelivered one."""
+    return time.time() - msg.raw_message.metadata.timestamp.timestamp()
+
+
+class _InlineMessage(Context):
+    """FastStream hands a handler its ``NatsMessage`` through a context field whose ``use`` is sync,
+    and fast_depends runs every sync ``use`` in a worker thread: a thread hop per message, under load
+    more of the store's CPU than projecting the event (bench/profiles), and in a burst a queue of
+    messages whose ack wait runs out before their handlers begin. An async ``use`` is awaited in the
+    loop."""
+
+    async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        return super().use(**kwargs)
+
+
+# A handler's parameter type for its message instead of ``NatsMessage``: the same object, no thread.
+InlineMessage = Annotated[Delivered, _InlineMessage("message")]
 
 
 def _what(msg: NatsMessage) -> str:

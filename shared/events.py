@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared import storable
 from shared.ids import derived_id
 from shared.request_model import ResponseCreateRequest
 
@@ -300,10 +301,11 @@ _logged_event = TypeAdapter(LoggedEvent)
 
 
 def parse_event(data: bytes | str) -> Event:
-    """Any message of the log, as its event class."""
-    return _logged_event.validate_json(data)
+    """Any message of the log, as its event class. What the api checked as it came in (a request's
+    storability) is not checked again."""
+    return _logged_event.validate_json(data, context=storable.CHECKED_BEFORE)
 
 
 def parse_event_dict(data: dict[str, Any]) -> Event:
     """``parse_event`` for a message already decoded from JSON."""
-    return _logged_event.validate_python(data)
+    return _logged_event.validate_python(data, context=storable.CHECKED_BEFORE)

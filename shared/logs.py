@@ -1,7 +1,6 @@
 """Process logging, the same for every service: one line per record, tagged with the service."""
 
 import logging
-import os
 
 # Loggers kept at WARNING whatever LOG_LEVEL says. pymongo's DEBUG records carry whole commands and
 # replies: stored inputs and outputs, and the key hashes a managed key is looked up by. httpx logs every
@@ -9,9 +8,10 @@ import os
 QUIET_LOGGERS = ("pymongo", "httpx", "httpcore")
 
 
-def configure(service: str) -> None:
+def configure(service: str, level: str) -> None:
+    """``level``: the process's ``LOG_LEVEL`` setting (shared/config.py)."""
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
+        level=level,
         format=f"%(asctime)s {service} %(levelname)s %(name)s %(message)s",
     )
     for name in QUIET_LOGGERS:

@@ -25,6 +25,14 @@ MAX_DEPTH = 32
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
+# The pydantic validation context of data read back from the log (``shared.eventlog``): it was checked
+# where it came in, at the api, and walking it again was most of the cost of decoding a request.
+CHECKED_BEFORE: dict[str, bool] = {"storable_checked_before": True}
+
+
+def checked_before(context: Any) -> bool:
+    return isinstance(context, dict) and context.get("storable_checked_before") is True
+
 
 class Unstorable(ValueError):
     """Why ``value`` at ``param`` (OpenAI's parameter path, ``tools[0].parameters``) cannot be held."""

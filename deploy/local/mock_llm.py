@@ -1,7 +1,9 @@
 """A scriptable OpenAI-compatible Chat Completions server, standing in for the LLM in dev, tests and bench.
 
 Each ``POST /v1/chat/completions`` answers with the next scripted reply, or by default echoes the last
-user message as ``"echo: <text>"``. A scripted reply is a JSON object; every field is optional::
+user message as ``"echo: <text>"``; offered a ``web_search`` function (the gateway's built-in web
+search), it first calls it with that text, then echoes it citing the results. A scripted reply is a
+JSON object; every field is optional::
 
     content        str | null    assistant text, streamed in pieces of ``chunk_chars``
     reasoning      str | null    sent as ``delta.reasoning_content`` before the content
@@ -53,11 +55,26 @@ Reply = dict[str, Any]
 Chunk = dict[str, Any]
 
 MAX_RECORDS = 10_000
+# The function the gateway offers for its built-in web search (shared/domain/builtin_tools.py).
+_WEB_SEARCH = "web_search"
 _ARGUMENT_PIECES = 2
 
 
 def default_reply(body: dict) -> Reply:
-    return {"content": f"echo: {last_user_text(body.get('messages') or [])}"}
+    messages = body.get("messages") or []
+    echo = f"echo: {last_user_text(messages)}"
+    if messages and messages[-1].get("role") == "tool" and cited(messages):
+        return {"content": f"{echo} ", "cite_results": True}
+    if messages and messages[-1].get("role") == "user" and _WEB_SEARCH in _offered(body):
+        query = json.dumps({"query": last_user_text(messages)})
+        return {
+            "tool_calls": [{"id": f"call_search_{len(messages)}", "name": _WEB_SEARCH, "arguments": query}]
+        }
+    return {"content": echo}
+
+
+def _offered(body: dict) -> set[str]:
+    return {(t.get("function") or {}).get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
 
 
 def last_user_text(messages: list[dict]) -> str:

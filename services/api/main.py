@@ -19,7 +19,9 @@ from shared.readmodel import usage
 
 def create_app(settings: Settings) -> FastStreamAPI:
     config = settings.gateway_config()
-    static = static_keys(config, os.environ)  # before any connection: a missing key stops the start
+    # Client keys are secrets in variables the config names, read here rather than into Settings; before
+    # any connection, so that a missing one stops the start.
+    static = static_keys(config, os.environ)
     master = master_keys()
     # Bounded like every other service's; no driver retries, since a rate counter's $inc is not
     # idempotent and the embedded stand-in pays for every retryable write (shared/mongo.py).

@@ -11,11 +11,8 @@ left waiting for a projection that will never come.
 
 import json
 import logging
-from typing import Annotated, Any
 
-from faststream._internal.context import Context
 from faststream.nats import NatsBroker, NatsMessage
-from faststream.nats.message import NatsMessage as Delivered
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
@@ -35,19 +32,6 @@ DURABLE = durable.DURABLE
 # attempt's 5 s timeout) is ridden out; a longer one dead-letters the events it held up, which a
 # redrive or a rebuild (services/store/rebuild.py) projects later.
 REDELIVERY = consumers.Redelivery(max_deliver=20, first_delay_s=0.5, max_delay_s=30.0)
-
-
-class _InlineMessage(Context):
-    """FastStream hands a handler its ``NatsMessage`` through a context field whose ``use`` is sync,
-    and fast_depends runs every sync ``use`` in a worker thread: a thread hop per message, under load
-    more of the store's CPU than projecting the event (bench/profiles). An async ``use`` is awaited
-    in the loop."""
-
-    async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
-        return super().use(**kwargs)
-
-
-InlineMessage = Annotated[Delivered, _InlineMessage("message")]
 
 
 def consumer_config(concurrency: int) -> ConsumerConfig:
@@ -91,7 +75,7 @@ async def register(
         if signal is not None:
             await _signal(nc, event.response_id, signal)
 
-    async def on_event(msg: InlineMessage) -> None:
+    async def on_event(msg: consumers.InlineMessage) -> None:
         async def unstored(reason: str) -> None:
             await _tell_unstored(nc, msg.raw_message.subject)
 

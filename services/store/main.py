@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import os
 
 from faststream import FastStream
 
@@ -14,8 +13,8 @@ from shared.readmodel import conversations, repository, usage
 
 
 async def main() -> None:
-    logs.configure("store")
     settings = Settings.from_env()
+    logs.configure("store", settings.log_level)
     master = master_keys()  # before any connection: without it the service must not start
     # Every write of the store is idempotent and redelivered on failure (see services/store/mongo.py).
     client = mongo.client(settings.mongo_uri, retry_writes=False)
@@ -36,7 +35,7 @@ async def main() -> None:
             ttl_s=settings.response_ttl_s,
             usage_collection=usage_collection,
             conversations_collection=conversations_collection,
-            concurrency=int(os.environ.get("STORE_CONCURRENCY", "64")),
+            concurrency=settings.store_concurrency,
         )
         sweeper = Sweeper(
             js,

@@ -8,7 +8,7 @@ delivery timed out (``shared.deadletter.watch_exhausted``, started in ``main.py`
 
 import logging
 
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
 from nats.js.errors import NotFoundError
@@ -40,7 +40,7 @@ def register(
     master: MasterKeys,
     concurrency: int,
 ) -> None:
-    async def on_requested(msg: NatsMessage) -> None:
+    async def on_requested(msg: consumers.InlineMessage) -> None:
         requested: list[ResponseRequested] = []  # set once the message decoded: then it can be failed
 
         async def work() -> None:

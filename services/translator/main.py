@@ -1,7 +1,6 @@
 """Composition root of the translator: settings, the projection it reads chains from, the broker."""
 
 import functools
-import os
 
 from faststream import FastStream
 
@@ -12,8 +11,8 @@ from shared.config import Settings, master_keys
 
 
 async def main() -> None:
-    logs.configure("translator")
     settings = Settings.from_env()
+    logs.configure("translator", settings.log_level)
     master = master_keys()  # before any connection: without it (or a config) the service must not start
     config = settings.gateway_config()
     # Every chain lookup bounded well inside the consumer's ack wait: an unreachable MongoDB is a
@@ -27,7 +26,7 @@ async def main() -> None:
         db=mongo[settings.mongo_db],
         config=config,
         master=master,
-        concurrency=int(os.environ.get("TRANSLATOR_CONCURRENCY", "64")),
+        concurrency=settings.translator_concurrency,
     )
     await consumers.update_durable(js, handlers.DURABLE, handlers.consumer_config())
     await deadletter.watch_exhausted(

@@ -10,14 +10,12 @@ transient one is redelivered with a growing delay, up to ``max_deliver``; after 
 other failure, or when every delivery timed out, the response ends ``failed`` and the call goes to
 the dead-letter stream."""
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 import httpx
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
 
@@ -43,6 +41,8 @@ STOPPED = "The worker generating this response stopped before it finished."
 GAVE_UP = "The gateway could not run this response."
 # The longest pause between two heartbeats of a running call, whatever the ack wait.
 _MAX_HEARTBEAT_S = 1.5
+# The longest wait for a delivery of a call before JetStream delivers it again.
+_LONGEST_ACK_WAIT_S = 60.0
 
 
 async def register(
@@ -64,8 +64,11 @@ async def register(
     watched for, to end their responses failed."""
     config = ConsumerConfig(
         ack_wait=ack_wait_s,
+        backoff=ack_waits(ack_wait_s, consumers.REDELIVERY.max_deliver),
         max_deliver=consumers.REDELIVERY.max_deliver,
-        max_ack_pending=concurrency * 4,
+        # No more calls in this process than it runs at once: one waiting in the client for a free
+        # slot would have its ack wait running and no heartbeat, and be delivered again, and again.
+        max_ack_pending=concurrency,
     )
     await consumers.update_durable(js, DURABLE, config)
     calls = ChatCalls(
@@ -85,15 +88,25 @@ async def register(
     async def on_cancel(request: ResponseCancelRequested) -> None:
         calls.cancel(request.response_id)
 
-    async def on_complete(msg: NatsMessage) -> Completed:
+    async def on_complete(msg: consumers.InlineMessage) -> Completed:
         return await oneshots.complete(backend_calls.decode(msg.body, msg.headers, CompletionRequested))
 
-    async def on_count(msg: NatsMessage) -> TokensCounted:
+    async def on_count(msg: consumers.InlineMessage) -> TokensCounted:
         return await oneshots.count(backend_calls.decode(msg.body, msg.headers, TokenCountRequested))
 
     handlers = {"chat_call": calls.handle, "cancel": on_cancel, "complete": on_complete, "count": on_count}
     bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=config)
     await deadletter.watch_exhausted(broker.connection, js, consumer=DURABLE, on_exhausted=calls.exhausted)
+
+
+def ack_waits(first_s: float, max_deliver: int) -> list[float]:
+    """How long JetStream waits for each delivery of a call before it delivers it again (the
+    consumer's ``backoff``). The first wait is short, so a dead worker's call moves on within seconds.
+    Later ones grow: in a burst (1,000 streams opened at once) calls wait in a busy worker's client
+    longer than the first, with no heartbeat until their handler begins; a fixed wait would deliver
+    each again every few seconds, adding to the load that delays them, until its deliveries ran out
+    and the response failed."""
+    return [min(first_s * 3**n, _LONGEST_ACK_WAIT_S) for n in range(max_deliver - 1)]
 
 
 class ChatCalls:
@@ -131,21 +144,22 @@ class ChatCalls:
         if run := self._runs.get(response_id):
             run.cancel()
 
-    async def handle(self, msg: NatsMessage) -> None:
+    async def handle(self, msg: consumers.InlineMessage) -> None:
         run: Run | ToolStep | None = None
 
         async def work() -> None:
             nonlocal run
             step = await self._call(msg.raw_message)
             run = ToolStep(step) if isinstance(step, ToolCallsRequested) else Run(step)
-            async with _kept_in_progress(msg, every_s=self._heartbeat_s):
-                await self._serve(run, delivered=msg.raw_message.metadata.num_delivered)
+            await self._serve(run, delivered=msg.raw_message.metadata.num_delivered)
 
         async def end_failed(reason: str) -> None:
             if run is not None:
                 await Run(run.call).abandon(log=self._log, message=GAVE_UP)
 
-        await consumers.settle(msg, work, js=self._js, consumer=DURABLE, on_failure=end_failed)
+        await consumers.settle(
+            msg, work, js=self._js, consumer=DURABLE, on_failure=end_failed, heartbeat_s=self._heartbeat_s
+        )
 
     async def _call(self, raw: object) -> ChatCallRequested | ToolCallsRequested:
         call = await eventlog.decode(self._js, raw)
@@ -219,23 +233,3 @@ def _output_begun(call: ChatCallRequested, position: Position) -> bool:
 
 def _chat_call(step: ChatCallRequested | ToolCallsRequested) -> ChatCallRequested:
     return step.next_call if isinstance(step, ToolCallsRequested) else step
-
-
-@contextlib.asynccontextmanager
-async def _kept_in_progress(msg: NatsMessage, *, every_s: float) -> AsyncIterator[None]:
-    """Tell JetStream the call is alive, so only a dead worker's call outlives the ack wait. A
-    heartbeat lost while NATS reconnects is no reason to stop sending the next ones."""
-
-    async def touch() -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                await msg.in_progress()
-            except Exception as error:
-                log.debug("heartbeat of %s not sent: %r", msg.raw_message.subject, error)
-
-    task = asyncio.create_task(touch())
-    try:
-        yield
-    finally:
-        task.cancel()

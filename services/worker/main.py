@@ -12,10 +12,11 @@ from shared.config import Settings, check_backend_keys, master_keys
 
 
 async def main() -> None:
-    logs.configure("worker")
     settings = Settings.from_env()
+    logs.configure("worker", settings.log_level)
     master = master_keys()  # before any connection: without it the service must not start
     config = settings.gateway_config()
+    # Backend and tool keys are secrets in variables the config names: read here, never into Settings.
     check_backend_keys(config, os.environ)
     metrics.serve(settings)
     client = chatclient.new_client()
@@ -30,8 +31,8 @@ async def main() -> None:
         pool=Pool(config),
         client=client,
         master=master,
-        concurrency=int(os.environ.get("WORKER_CONCURRENCY", "256")),
-        ack_wait_s=float(os.environ.get("WORKER_ACK_WAIT_S", "5")),
+        concurrency=settings.worker_concurrency,
+        ack_wait_s=settings.worker_ack_wait_s,
         executors=executors,
         max_steps=config.tools.max_steps,
     )

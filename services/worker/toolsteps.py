@@ -3,13 +3,17 @@ them over as a ``ToolCallsRequested`` on the response's chat call subject; the r
 runs them (``builtin/``), logs their items and events, and hands the next chat call over with their
 results appended to its messages. Every step is a durable message and every event is logged before
 the next step is, so a killed worker's step is redelivered and run again (events logged already are
-not repeated); cancel is heard between calls; the loop ends when the model answers, the same turn
+not repeated); a cancel stops the call in flight (an MCP call may take a server's whole timeout, and
+the client's cancel waits for the response to end) and leaves its item ``incomplete``, or ``failed``
+where OpenAI's spec allows no other ending; the loop ends when the model answers, the same turn
 called the client's functions (``end_after``: they come back as ``function_call`` items), or a tool
 asks to pause (an approval). ``max_tool_calls`` counts the model's built-in calls; once spent, or
 once ``max_steps`` is near, the next chat call is offered no built-in tool, so the model answers."""
 
+import asyncio
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 from services.worker import ledger, metrics
@@ -28,6 +32,8 @@ from shared.events import (
 from shared.ids import derived_id
 
 _logger = logging.getLogger(__name__)
+# How an item a cancel interrupted ends, where OpenAI's spec has no ``incomplete`` for its type.
+_INTERRUPTED_STATUS = {"web_search_call": "failed"}
 
 
 class Log(ledger.Log, Protocol):
@@ -96,6 +102,16 @@ def added(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else a + b
 
 
+def interrupted(state: stream.StreamState) -> list[dict[str, Any]]:
+    """Close the items of this step that a cancel left open (output_item.done)."""
+    events: list[dict[str, Any]] = []
+    for index in range(state.first_index, len(state.output)):
+        item = state.output[index]
+        if item.get("status") == "in_progress":
+            events += stream.close_item(state, index, _INTERRUPTED_STATUS.get(item["type"], "incomplete"))
+    return events
+
+
 def step_of(event: Event) -> int | None:
     """The loop step a message on a chat call subject is (None for anything else)."""
     if isinstance(event, ToolCallsRequested):
@@ -112,6 +128,8 @@ class ToolStep:
         self.request = request
         self.call = request.next_call
         self._cancelled = False
+        self._running: asyncio.Task[StepResult] | None = None  # the call in flight
+        self._emitting: asyncio.Future[None] | None = None  # its latest events, being logged
 
     @property
     def step(self) -> int:
@@ -119,6 +137,8 @@ class ToolStep:
 
     def cancel(self) -> None:
         self._cancelled = True
+        if self._running is not None:
+            self._running.cancel()
 
     async def execute(
         self,
@@ -135,7 +155,7 @@ class ToolStep:
         outbox = Outbox(call, Ledger(log, patience), after=after, wrap=self._logged)
         state, opening = loop_state(call, opens=self.step == 0)
         await outbox.emit(opening)
-        context = StepContext(state=state, emit=outbox.emit, call=call)
+        context = StepContext(state=state, emit=functools.partial(self._emit, outbox), call=call)
         messages = [request.assistant] if request.assistant else []
         hosted, sources, functions = dict(call.loop.hosted), list(call.loop.sources), []
         made, pause = call.loop.calls_made, request.end_after
@@ -145,9 +165,14 @@ class ToolStep:
                 break
             # The model's own calls count toward max_tool_calls; what the gateway does of itself does not.
             spent = request.assistant is not None and builtin_tools.calls_left(limit, made) == 0
-            result = await self._run(hosted_call, hosted, executors, context, spent=spent)
+            result = await self._interruptible(
+                self._run(hosted_call, hosted, executors, context, spent=spent)
+            )
             kind = hosted[hosted_call.name].type if hosted_call.name in hosted else "unknown"
-            metrics.BUILTIN_TOOL_CALLS.labels(kind, result.outcome).inc()
+            metrics.BUILTIN_TOOL_CALLS.labels(kind, result.outcome if result else "cancelled").inc()
+            if result is None:
+                await outbox.emit(interrupted(state))
+                break
             made += int(result.counts)
             if result.message is not None:
                 messages.append(builtin_tools.tool_message(hosted_call.call_id, result.message))
@@ -179,6 +204,29 @@ class ToolStep:
                 }
             )
         )
+
+    async def _interruptible(self, work: Awaitable[StepResult]) -> StepResult | None:
+        """``work``'s result, or None if a cancel stopped it; once it returns, every event the work
+        emitted is logged, so the step numbers on densely."""
+        self._running = task = asyncio.ensure_future(work)
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:  # the worker itself stops: so does the call
+            task.cancel()
+            raise
+        finally:
+            self._running = None
+        if not task.cancelled():
+            return task.result()
+        if self._emitting is not None:
+            await self._emitting
+        return None
+
+    async def _emit(self, outbox: Outbox, events: list[dict[str, Any]]) -> None:
+        """Log an executor's events to the end even if a cancel stops the executor meanwhile: they
+        are numbered already, and a number left out would be a hole in the stream."""
+        self._emitting = asyncio.ensure_future(outbox.emit(events))
+        await asyncio.shield(self._emitting)
 
     async def _run(
         self,

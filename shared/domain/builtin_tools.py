@@ -67,11 +67,19 @@ def check(tools: Iterable[Tool], *, runnable: frozenset[str], dropped: frozenset
             continue
         raise InvalidRequest(
             f"The tool type {kind!r} is not supported by this gateway: it cannot run it. Remove the tool, "
-            f"or ask the operator to configure it (tools.unsupported.{kind}: drop ignores it).",
+            f"or ask the operator to configure it ({_setting_for(kind)}tools.unsupported.{kind}: drop "
+            "ignores it).",
             param=f"tools[{index}].type",
             code="unsupported_tool",
         )
     return skipped
+
+
+def _setting_for(kind: str) -> str:
+    """The setting that would run a tool type the gateway can run once configured, as a clause."""
+    if kind in WEB_SEARCH_TYPES:
+        return "tools.web_search runs it; "
+    return "mcp.allowed_servers runs it; " if kind == "mcp" else ""
 
 
 def offered(

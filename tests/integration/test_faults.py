@@ -15,6 +15,7 @@ from nats.js.api import ConsumerConfig
 from pymongo import MongoClient
 
 from deploy.local.stack import Stack
+from services.worker import handlers as worker_handlers
 from services.worker import logged
 from shared import consumers, eventlog, subjects
 from shared.events import ResponseStreamed
@@ -104,8 +105,8 @@ def test_a_worker_brings_an_older_durable_up_to_date(stack, client):
         finally:
             await nc.close()
 
-    older = asyncio.run(worker_durable(ack_wait=30.0, max_deliver=-1))
-    assert (older.ack_wait, older.max_deliver) == (30.0, -1)
+    older = asyncio.run(worker_durable(ack_wait=30.0, max_deliver=-1, backoff=None))
+    assert (older.ack_wait, older.max_deliver, older.backoff) == (30.0, -1, None)
     stack.restart("worker")
     updated = until(
         lambda: (config := asyncio.run(worker_durable())).ack_wait != 30.0 and config,
@@ -113,6 +114,7 @@ def test_a_worker_brings_an_older_durable_up_to_date(stack, client):
     )
     assert updated.ack_wait == 2.0  # WORKER_ACK_WAIT_S of this stack
     assert updated.max_deliver == consumers.REDELIVERY.max_deliver
+    assert updated.backoff == worker_handlers.ack_waits(2.0, consumers.REDELIVERY.max_deliver)
     assert client.responses.create(model="m1", input="still served").output_text == "echo: still served"
 
 

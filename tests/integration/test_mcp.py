@@ -19,7 +19,7 @@ from mcp_server import LoopbackMcpServer, running
 from deploy.local.processes import free_port
 from deploy.local.stack import Stack
 
-from .stacks import module_stack, one_model, until
+from .stacks import module_stack, one_model, terminal, until
 
 set_tracing_disabled(True)  # tracing would export to OpenAI, which the test cannot (and must not) reach
 
@@ -186,6 +186,58 @@ def test_a_worker_killed_during_a_call_the_loop_still_completes(stack, client, s
     events = list(client.responses.retrieve(started.id, stream=True))
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert [e.type for e in events].count("response.created") == 1
+
+
+def test_cancel_mid_loop_stops_the_call_in_flight(client, server, mock_llm):
+    """A cancel heard while a call runs ends the response without waiting for the server: the call is
+    left ``incomplete`` and the model is not called again."""
+    mock_llm.script(_call("hold", {}, "call_hold"), {"content": "never sent"})
+    started = client.responses.create(model="m1", input="hold on", tools=[_tool(server)], background=True)
+    until(lambda: server.calls, "the worker called the tool")
+    cancelled = client.responses.cancel(started.id)  # the server still holds the call
+    server.released.set()
+    assert cancelled.status == "cancelled"
+    assert [(item.type, item.status) for item in cancelled.output] == [
+        ("mcp_list_tools", "completed"),
+        ("mcp_call", "incomplete"),
+    ]
+    assert cancelled.output[1].output is None
+    assert terminal(client, started.id).status == "cancelled"
+    events = list(client.responses.retrieve(started.id, stream=True))
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert [e.type for e in events[-3:]] == [
+        "response.mcp_call.in_progress",
+        "response.output_item.done",
+        "response.cancelled",
+    ]
+    assert events[-2].item.status == "incomplete"
+    assert len(mock_llm.requests()) == 1
+
+
+def test_a_stream_resumes_mid_loop(client, server, mock_llm):
+    """The client goes away while a call runs and comes back before it ends: it reads the rest of the
+    loop, each event once, in order."""
+    mock_llm.script(_call("hold", {}, "call_hold"), {"content": "It was released."})
+    first_part = []
+    with client.responses.create(
+        model="m1", input="hold on", tools=[_tool(server)], background=True, stream=True
+    ) as streamed:
+        for event in streamed:
+            first_part.append(event)
+            if event.type == "response.mcp_call.in_progress":
+                break
+    resumed = client.responses.retrieve(
+        first_part[0].response.id, stream=True, starting_after=first_part[-1].sequence_number
+    )
+    server.released.set()
+    rest = list(resumed)
+    events = first_part + rest
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert [e.type for e in rest[:2]] == ["response.mcp_call.completed", "response.output_item.done"]
+    assert rest[1].item.output == "released"
+    assert events[-1].type == "response.completed"
+    assert [item.type for item in events[-1].response.output] == ["mcp_list_tools", "mcp_call", "message"]
+    assert events[-1].response.output[2].content[0].text == "It was released."
 
 
 def test_the_listing_is_cached_along_the_chain(client, server, mock_llm):

@@ -100,6 +100,17 @@ def test_a_searched_answer_cites_its_sources(client, mock_llm):
     assert [item.model_dump() for item in stored.output] == [item.model_dump() for item in response.output]
 
 
+def test_the_mock_model_searches_unscripted_as_on_dev_up(client, mock_llm):
+    """What `./dev up` does with a web_search request: the mock LLM, offered the search, calls it with
+    the user's text, then echoes that text citing the mock provider's results."""
+    response = client.responses.create(model="m1", input=QUERY, tools=[WEB_SEARCH])
+    search, message = response.output
+    assert search.type == "web_search_call" and search.action.query == QUERY
+    assert message.content[0].text.startswith(f"echo: {QUERY} [")
+    check_cited(message)
+    assert len(message.content[0].annotations) == 3
+
+
 def test_sources_only_when_included(client, mock_llm):
     mock_llm.script(SEARCH, ANSWER)
     response = client.responses.create(model="m1", input="news?", tools=[WEB_SEARCH])

@@ -46,6 +46,8 @@ class StepResult:
 
 class Executor(Protocol):
     """Runs calls to one kind of built-in tool. A step may run again after a crash (the loop is
-    at-least-once): an executor with side effects must tolerate that."""
+    at-least-once): an executor with side effects must tolerate that. A cancel stops ``run`` at any
+    await but ``emit``'s: build events right before emitting them (no await between), so that what is
+    numbered is logged; the loop closes the items it left open."""
 
     async def run(self, call: HostedCall, hosted: HostedTool, step: StepContext) -> StepResult: ...

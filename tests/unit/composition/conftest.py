@@ -15,19 +15,15 @@ import pytest
 import yaml
 
 from shared import bus, logs, mongo
-from shared.config import ConfigError
+from shared.config import ENVIRONMENT, ConfigError
 
 MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
 MODELS = [{"name": "m", "api_base": "http://backend/v1", "model": "up"}]
 # Everything the roots and Settings.from_env read, so the developer's own environment cannot leak in.
 VARIABLES = [
-    "NATS_URL", "MONGO_URI", "MONGO_DB", "GATEWAY_CONFIG", "RESPONSE_TTL_S", "REQUEST_DEADLINE_S",
-    "SWEEP_GRACE_S", "SWEEP_INTERVAL_S", "PROJECTION_WAIT_S", "STREAM_BUFFER_MSGS", "STREAM_KEEPALIVE_S",
-    "KEY_CACHE_S", "MAX_BODY_BYTES", "NATS_CREDS", "NATS_NKEY_SEED", "NATS_TLS_CA", "NATS_TLS_CERT",
-    "NATS_TLS_KEY", "METRICS_TOKEN", "METRICS_PORT", "GATEWAY_MASTER_KEY", "GATEWAY_MASTER_KEY_FILE",
-    "GATEWAY_RETIRED_MASTER_KEYS", "STORE_CONCURRENCY", "TRANSLATOR_CONCURRENCY", "WORKER_CONCURRENCY",
-    "WORKER_ACK_WAIT_S",
-]  # fmt: skip
+    *ENVIRONMENT.values(),
+    *("GATEWAY_MASTER_KEY", "GATEWAY_MASTER_KEY_FILE", "GATEWAY_RETIRED_MASTER_KEYS"),
+]
 
 
 class Connected(Exception):
@@ -39,7 +35,7 @@ class Environment:
     monkeypatch: pytest.MonkeyPatch
     config_path: Path
     connections: list[str] = field(default_factory=list)
-    logging: list[str] = field(default_factory=list)
+    logging: list[tuple[str, str]] = field(default_factory=list)  # (service, level)
 
     def config(self, **config: Any) -> None:
         self.config_path.write_text(yaml.safe_dump({"models": MODELS, **config}))
@@ -83,7 +79,7 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Environment:
     # Unreachable on purpose: a root that gets past the recorders below must not find a server either.
     env.set("NATS_URL", "nats://127.0.0.1:9")
     env.set("MONGO_URI", "mongodb://127.0.0.1:9")
-    monkeypatch.setattr(logs, "configure", env.logging.append)
+    monkeypatch.setattr(logs, "configure", lambda service, level: env.logging.append((service, level)))
     return env
 
 

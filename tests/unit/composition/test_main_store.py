@@ -23,7 +23,7 @@ async def test_a_complete_configuration_gets_as_far_as_mongodb(no_servers: Envir
     with pytest.raises(Connected):
         await store_main.main()
     assert no_servers.connections == ["mongo"]
-    assert no_servers.logging == ["store"]
+    assert no_servers.logging == [("store", "INFO")]
 
 
 def test_the_process_exits_non_zero_with_one_line_when_misconfigured(environment: Environment):

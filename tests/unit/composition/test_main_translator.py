@@ -17,7 +17,7 @@ async def test_a_complete_configuration_gets_as_far_as_its_servers(no_servers: E
     with pytest.raises(Connected):
         await translator_main.main()
     assert no_servers.connections
-    assert no_servers.logging == ["translator"]
+    assert no_servers.logging == [("translator", "INFO")]
 
 
 async def test_a_config_that_does_not_load_stops_the_start_before_any_connection(no_servers: Environment):

@@ -44,7 +44,7 @@ async def test_a_complete_configuration_gets_as_far_as_nats(no_servers: Environm
     with pytest.raises(Connected):
         await worker_main.main()
     assert no_servers.connections == ["nats"]
-    assert no_servers.logging == ["worker"]
+    assert no_servers.logging == [("worker", "INFO")]
 
 
 class Broker:
@@ -70,6 +70,7 @@ async def test_the_handlers_get_the_pool_the_client_and_the_settings_of_the_envi
     environment.set("WORKER_CONCURRENCY", "12")
     environment.set("WORKER_ACK_WAIT_S", "9.5")
     environment.set("RESPONSE_TTL_S", "3600")
+    environment.set("LOG_LEVEL", "DEBUG")
     broker, js, registered, connected = Broker(), object(), [], []
 
     async def connect(given: Any, **kwargs: Any) -> object:
@@ -94,6 +95,7 @@ async def test_the_handlers_get_the_pool_the_client_and_the_settings_of_the_envi
     ((given, wiring),) = registered
     assert given is broker and wiring["js"] is js
     assert (wiring["concurrency"], wiring["ack_wait_s"]) == (12, 9.5)
+    assert environment.logging == [("worker", "DEBUG")]
     assert wiring["settings"] is options["settings"]
     assert [d.model for d in wiring["pool"].config.models] == ["up", "up-2"]
     assert isinstance(wiring["client"], httpx.AsyncClient)

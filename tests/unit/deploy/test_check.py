@@ -1,10 +1,12 @@
 """deploy/check.py passes what deploy/ ships and fails, naming the check, on a broken copy."""
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from deploy import check
 
@@ -97,7 +99,24 @@ BREAKAGES: list[tuple[str, str, str, Callable[[Path, Path], None]]] = [
         lambda _, h: check.check_chart_engines(h),
     ),
     ("chart/templates/service.yaml", "{{ include", "{{ include_", lambda _, h: check.check_chart(h)),
+    # The commented sections are checked as an operator who uncomments them gets them.
+    (
+        "compose/gateway.yaml",
+        "#     provider: searxng",
+        "#     provider: bing",
+        lambda c, _: check.check_gateway_yaml(c / "gateway.yaml"),
+    ),
+    (
+        "chart/values.yaml",
+        "  #   allowed_networks: []",
+        "  #   allowed_networks: [not-a-network]",
+        lambda _, h: check.check_gateway_yaml(h / "gateway.yaml", chart_gateway_config(h)),
+    ),
 ]
+
+
+def chart_gateway_config(chart: Path) -> str:
+    return yaml.safe_load((chart / "values.yaml").read_text())["gatewayConfig"]
 
 
 @pytest.mark.parametrize(
@@ -111,3 +130,28 @@ def test_each_check_fails_on_its_breakage(
     edit(compose.parent / file, old, new)
     with pytest.raises(check.CheckFailed):
         run(compose, chart)
+
+
+def test_the_search_providers_key_reaches_the_worker_alone() -> None:
+    compose = check.compose_config(check.DEPLOY / "compose", {**check.SECRETS, "TAVILY_API_KEY": "tvly-1"})
+    services = json.loads(compose.stdout)["services"]
+    assert [name for name, s in services.items() if "TAVILY_API_KEY" in s.get("environment", {})] == [
+        "worker"
+    ]
+
+    values = {**check.CHART_SECRETS, "secrets": {**check.CHART_SECRETS["secrets"]}}
+    values["secrets"]["toolKeys"] = {"values": {"TAVILY_API_KEY": "tvly-1"}}
+    objects = [
+        d for _, d in check.manifests(check.render_chart(check.DEPLOY / "helm" / "responses-gateway", values))
+    ]
+    (secret,) = [d for d in objects if d["kind"] == "Secret" and d["metadata"]["name"].endswith("tool-keys")]
+    assert secret["stringData"] == {"TAVILY_API_KEY": "tvly-1"}
+    readers = {
+        d["metadata"]["name"]: ref["secretRef"]
+        for d in objects
+        if d["kind"] == "Deployment"
+        for ref in d["spec"]["template"]["spec"]["containers"][0].get("envFrom", [])
+        if ref["secretRef"]["name"] == secret["metadata"]["name"]
+    }
+    # Optional: Secrets made outside the chart (secrets.create: false) need not include one.
+    assert readers == {"rgw-responses-gateway-worker": {"name": secret["metadata"]["name"], "optional": True}}

@@ -22,6 +22,24 @@ def test_a_hosted_tool_neither_run_nor_dropped_is_refused_by_name():
         bt.check(tools({"type": "web_search"}), runnable=frozenset(), dropped=frozenset())
     assert err.value.code == "unsupported_tool" and err.value.param == "tools[0].type"
     assert "'web_search'" in err.value.message and "tools.unsupported.web_search: drop" in err.value.message
+    assert "tools.web_search runs it" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("entry", "setting"),
+    [
+        (
+            {"type": "mcp", "server_label": "a", "server_url": "https://mcp.example.com/mcp"},
+            "mcp.allowed_servers",
+        ),
+        ({"type": "file_search", "vector_store_ids": ["v"]}, None),
+    ],
+)
+def test_the_refusal_names_the_setting_that_would_run_the_tool(entry, setting):
+    with pytest.raises(InvalidRequest) as err:
+        bt.check(tools(entry), runnable=frozenset(), dropped=frozenset())
+    assert ("runs it" in err.value.message) == (setting is not None)
+    assert setting is None or setting in err.value.message
 
 
 def test_dropped_types_are_reported_and_run_ones_pass():

@@ -1,6 +1,6 @@
 """Property: whatever the api accepts, the translator's pure functions and the store can handle.
 
-Requests are drawn from hand-written strategies covering every shape ``shared/request_model.py``
+Requests are drawn from hand-written strategies covering every shape ``shared/request_model/``
 types (each tool, tool choice, input item, content part and text format, Chat Completions' nested
 forms, vendor fields), mixed with arbitrary JSON in any field. Each is parsed as the api parses it;
 an accepted one must then map to a Response, to a chat body (or a clean ``InvalidRequest``, which the

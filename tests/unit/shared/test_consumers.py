@@ -2,6 +2,7 @@
 (shared/deadletter.py), against stand-ins for a JetStream delivery and context: no servers."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import nats.errors
@@ -19,8 +20,9 @@ SUBJECT = "resp.resp_1.requested"
 class Delivery:
     """A FastStream NatsMessage as settle sees it: its nats-py message and how it was settled."""
 
-    def __init__(self, delivered: int, headers: dict[str, str] | None = None) -> None:
-        meta = SimpleNamespace(num_delivered=delivered, sequence=SimpleNamespace(stream=42))
+    def __init__(self, delivered: int, headers: dict[str, str] | None = None, *, age_s: float = 0.0) -> None:
+        stored = datetime.now(UTC) - timedelta(seconds=age_s)
+        meta = SimpleNamespace(num_delivered=delivered, sequence=SimpleNamespace(stream=42), timestamp=stored)
         self.raw_message = SimpleNamespace(
             subject=SUBJECT, data=b'{"x": 1}', headers=headers or {"Nats-Msg-Id": "evt_1"}, metadata=meta
         )
@@ -133,6 +135,53 @@ async def test_work_in_hand_is_kept_in_progress_and_no_longer_after():
     beats = msg.heartbeats
     await asyncio.sleep(0.05)
     assert msg.heartbeats == beats  # the heartbeat stopped with the work
+
+
+async def test_a_message_that_waited_longer_than_a_heartbeat_is_kept_in_progress_at_once():
+    msg = Delivery(1, age_s=120.0)  # delivered in a burst, its handler began late
+
+    async def work() -> None:
+        # Without the immediate heartbeat the next one would come after the 60 s interval.
+        await asyncio.wait_for(msg.heartbeat.wait(), timeout=10)
+
+    await settle(msg, work, js=JetStream(), consumer="t", policy=POLICY, heartbeat_s=60)
+    assert msg.settled == [("ack",)]
+
+
+async def test_a_fresh_message_gets_its_first_heartbeat_only_after_one_interval():
+    msg = Delivery(1)
+
+    async def work() -> None:
+        await asyncio.sleep(0)
+        assert msg.heartbeats == 0
+
+    await settle(msg, work, js=JetStream(), consumer="t", policy=POLICY, heartbeat_s=60)
+    assert msg.settled == [("ack",)]
+
+
+async def test_a_message_delivered_again_while_in_hand_is_left_to_its_first_delivery():
+    first, again = Delivery(1), Delivery(2)  # the same stream sequence: JetStream's redelivery
+    release = asyncio.Event()
+    runs: list[str] = []
+
+    async def slow() -> None:
+        runs.append("first")
+        await release.wait()
+
+    async def duplicate() -> None:
+        runs.append("again")
+
+    handling = asyncio.create_task(settle(first, slow, js=JetStream(), consumer="t", policy=POLICY))
+    await asyncio.sleep(0)
+    await settle(again, duplicate, js=JetStream(), consumer="t", policy=POLICY)
+    assert runs == ["first"] and again.settled == []  # neither run nor settled: the first settles it
+    await settle(Delivery(2), duplicate, js=JetStream(), consumer="other", policy=POLICY)
+    assert runs == ["first", "again"]  # another consumer's delivery of that sequence is its own
+    release.set()
+    await handling
+    assert first.settled == [("ack",)]
+    await settle(again, duplicate, js=JetStream(), consumer="t", policy=POLICY)
+    assert runs == ["first", "again", "again"] and again.settled == [("ack",)]  # once settled, handled
 
 
 def test_a_letter_gives_back_the_original_headers_without_its_own():

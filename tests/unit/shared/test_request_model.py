@@ -1,14 +1,17 @@
-"""The body of ``POST /v1/responses`` (shared/request_model.py): what the api accepts it keeps (unknown
+"""The body of ``POST /v1/responses`` (shared/request_model/): what the api accepts it keeps (unknown
 fields of open objects, vendor fields for the backend), ``null`` is the default, a Chat Completions style
 function tool becomes the Responses form, and what no hop could hold or this gateway does not run is
 refused naming its parameter. More shapes, generated, are in tests/unit/domain/test_request_properties.py."""
 
+import ast
+import inspect
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from shared.request_model import UNSUPPORTED_FIELDS, MessageItem, ResponseCreateRequest
+import shared.request_model
+from shared.request_model import UNSUPPORTED_FIELDS, MessageItem, ResponseCreateRequest, items, request, tools
 
 
 def _refusal(body: dict[str, Any]) -> dict[str, Any]:
@@ -139,3 +142,24 @@ def test_a_conversation_is_named_by_id_in_either_form():
     by_object = ResponseCreateRequest.model_validate({"model": "m", "conversation": {"id": "conv_2"}})
     assert by_object.conversation_id() == "conv_2"
     assert ResponseCreateRequest(model="m").conversation_id() is None
+
+
+def _defined(module: object) -> set[str]:
+    """The public names a module defines itself (classes and assignments), not those it imports."""
+    tree = ast.parse(inspect.getsource(module))
+    names = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    names |= {
+        t.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_every_public_name_of_the_package_is_importable_from_it():
+    defined = _defined(items) | _defined(tools) | _defined(request)
+    assert {"InputItem", "McpTool", "ToolChoice", "ResponseCreateRequest"} <= defined
+    assert set(shared.request_model.__all__) == defined
+    assert all(hasattr(shared.request_model, name) for name in defined)

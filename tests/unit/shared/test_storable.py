@@ -9,8 +9,11 @@ import bson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from shared import storable
+from shared.events import ResponseRequested, parse_event
+from shared.request_model import ResponseCreateRequest
 from shared.storable import Unstorable, check, check_key, valid_unicode
 
 
@@ -105,3 +108,19 @@ def test_whatever_passes_encodes_as_bson_and_round_trips_through_json(value):
         return
     assert bson.decode(bson.encode({"v": value}))["v"] == value
     assert json.loads(json.dumps(value)) == value
+
+
+def test_a_request_is_checked_where_it_comes_in_and_not_again_when_read_back_from_the_log():
+    body = {"model": "m", "input": "hi", "x_vendor": {"$where": "1"}}  # a MongoDB operator's key
+    with pytest.raises(ValidationError, match="must not start with"):
+        ResponseCreateRequest.model_validate(body)
+    logged = {
+        "type": "gateway.response.requested",
+        "event_id": "evt_1",
+        "response_id": "resp_1",
+        "tenant": "t",
+        "created_at": 1,
+        "request": body,
+    }
+    event = parse_event(json.dumps(logged))
+    assert isinstance(event, ResponseRequested) and event.request.model_extra == {"x_vendor": {"$where": "1"}}

@@ -1,4 +1,4 @@
-"""What a step's outbox logs: everything of a streamed or background response, only the states of a
+"""What a step's outbox logs: everything of a streamed or background response, only the end of a
 foreground non-stream one, and nothing at or before ``after`` (a step run again)."""
 
 from services.worker.ledger import Ledger
@@ -29,10 +29,18 @@ async def test_a_streamed_step_logs_what_is_new():
     assert log.numbers() == [2, 3]
 
 
-async def test_a_foreground_non_stream_step_logs_only_states():
+async def test_a_foreground_non_stream_step_logs_only_its_end():
     log = MemoryLog()
     outbox = Outbox(call(stream=False), Ledger(log, PATIENCE), after=None, wrap=wrap)
     await outbox.emit(EVENTS, {"status": 400})
     await outbox.confirm()
-    assert log.types() == ["response.created", "response.completed"]
+    assert log.types() == ["response.completed"]
     assert log.messages[-1].http_error == {"status": 400}
+
+
+async def test_a_background_non_stream_step_logs_everything():
+    log = MemoryLog()
+    outbox = Outbox(call(stream=False, background=True), Ledger(log, PATIENCE), after=None, wrap=wrap)
+    await outbox.emit(EVENTS)
+    await outbox.confirm()
+    assert log.numbers() == [0, 1, 2, 3]

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 
 from services.worker.builtin.base import StepContext, StepResult
@@ -20,8 +21,8 @@ SEARCH = {"web_search": HostedTool(type="web_search")}
 
 
 class LoopLog(MemoryLog):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, ack_delay_s: float = 0.0) -> None:
+        super().__init__(ack_delay_s)
         self.handed: list[Event] = []
 
     async def hand_off(self, event: Event) -> None:
@@ -156,3 +157,65 @@ async def test_a_step_run_again_logs_only_what_is_not_logged_yet():
     log, search = LoopLog(), FakeSearch()
     await run_step(ToolStep(step_request("a")), log, search, after=2)
     assert log.numbers() == [3] and len(log.handed) == 1
+
+
+class HangingTool:
+    """Shows an item (added, in progress), then waits for a server that never answers. ``started`` is
+    set once it emits (``while_emitting``: as it begins to)."""
+
+    def __init__(self, item_type: str, *, while_emitting: bool = False) -> None:
+        self.item_type = item_type
+        self.while_emitting = while_emitting
+        self.started = asyncio.Event()
+
+    async def run(self, hosted_call: HostedCall, hosted: HostedTool, step: StepContext) -> StepResult:
+        item = {"type": self.item_type, "status": "in_progress"}
+        index, events = stream.open_item(step.state, item, "it")
+        events.append(stream.item_event(step.state, "response.mcp_call.in_progress", index))
+        if self.while_emitting:
+            self.started.set()
+        await step.emit(events)
+        self.started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("a cancel stops it first")
+
+
+@pytest.mark.parametrize(("item_type", "status"), [("mcp_call", "incomplete"), ("web_search_call", "failed")])
+async def test_a_cancel_stops_the_call_in_flight_and_closes_its_item(item_type, status):
+    log, tool = LoopLog(), HangingTool(item_type)
+    step = ToolStep(step_request("a"))
+    running = asyncio.ensure_future(
+        step.execute(executors={"web_search": tool}, log=log, max_steps=8, patience=PATIENCE)
+    )
+    await asyncio.wait_for(tool.started.wait(), BOUND_S)
+    step.cancel()
+    await asyncio.wait_for(running, BOUND_S)
+    assert log.types() == [
+        "response.output_item.added",
+        "response.mcp_call.in_progress",
+        "response.output_item.done",
+        "response.cancelled",
+    ]
+    assert log.numbers() == [2, 3, 4, 5] and log.handed == []
+    final = log.messages[-1].payload["response"]
+    assert [(i["type"], i["status"]) for i in final["output"]] == [(item_type, status)]
+
+
+async def test_a_cancel_while_the_tool_emits_lets_its_events_be_logged_first():
+    """The log acknowledges late (within patience), so the tool is still emitting when the cancel
+    comes: what it numbered is logged all the same, before the ending, and no number is left out."""
+    log, tool = LoopLog(ack_delay_s=0.03), HangingTool("mcp_call", while_emitting=True)
+    step = ToolStep(step_request("a"))
+    running = asyncio.ensure_future(
+        step.execute(executors={"web_search": tool}, log=log, max_steps=8, patience=PATIENCE)
+    )
+    await asyncio.wait_for(tool.started.wait(), BOUND_S)
+    await asyncio.sleep(0)  # the tool is inside emit, waiting for the first event's ack
+    step.cancel()
+    await asyncio.wait_for(running, BOUND_S)
+    assert log.numbers() == [2, 3, 4, 5]
+    assert log.types()[1:] == [
+        "response.mcp_call.in_progress",
+        "response.output_item.done",
+        "response.cancelled",
+    ]

@@ -174,18 +174,26 @@ def test_a_failing_provider_fails_the_call_not_the_response(client, mock_llm):
     assert tool_message["content"] == "The search failed: The search provider answered HTTP 502."
 
 
-async def test_agents_sdk_web_search_tool(stack, mock_llm):
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_agents_sdk_web_search_tool(stack, mock_llm, streamed):
     mock_llm.script(SEARCH, ANSWER)
     async with openai.AsyncOpenAI(base_url=f"{stack.api_url}/v1", api_key=KEY, max_retries=0) as sdk:
         model = OpenAIResponsesModel(model="m1", openai_client=sdk)
         agent = Agent(name="researcher", instructions="Search first.", model=model, tools=[WebSearchTool()])
-        result = await Runner.run(agent, "What is new?")
+        if streamed:
+            result = Runner.run_streamed(agent, "What is new?")
+            raw_types = [e.data.type async for e in result.stream_events() if e.type == "raw_response_event"]
+            assert "response.web_search_call.completed" in raw_types
+            assert "response.output_text.annotation.added" in raw_types
+        else:
+            result = await Runner.run(agent, "What is new?")
     assert result.final_output.startswith("Here is the news: [")
     assert EXAMPLE_COM in result.final_output
     raw = [item.raw_item for item in result.new_items]
     assert [getattr(r, "type", None) for r in raw] == ["web_search_call", "message"]
     sent = mock_llm.requests()[0]["body"]
     assert [t["function"]["name"] for t in sent["tools"]] == ["web_search"]
+    assert len(mock_llm.requests()) == 2  # the gateway ran the loop: two chat calls for the SDK's one request
 
 
 # Durability: background, kill -9, cancel, resume ---------------------------------------------------

@@ -65,9 +65,11 @@ def llama_server(model: Path, port: int, log_path: Path) -> Process:
     """``llama-server`` on ``model``, one slot, ready once ``/health`` answers 200 (the model is loaded)."""
     binary = importlib.import_module(SERVER_PACKAGE).get_binary_path()
     argv = [str(binary), "--model", str(model), "--alias", MODEL_ALIAS, "--host", HOST, "--port", str(port)]
-    argv += ["--ctx-size", str(CONTEXT_TOKENS), "--parallel", "1"]
-    # Repacking the Q4 weights into the CPU backend's interleaved layout breaks on this VM's CPU
-    # (found when issue 13 was filed); the plain layout is only a little slower.
+    # One thread: two on a CPU shared with other work wait on each other at every step, and the
+    # speed of one identical answer then swings tenfold between runs.
+    argv += ["--ctx-size", str(CONTEXT_TOKENS), "--parallel", "1", "--threads", "1"]
+    # Without it llama-server never gets ready on this VM (an AVX-512/AMX Xeon): it stops after starting
+    # its thread pool, while repacking the weights into the CPU backend's extra layouts.
     argv += ["--no-repack"]
     url = f"http://{HOST}:{port}"
     return Process("llama-server", argv, dict(os.environ), log_path, url=url, ready=http_ok(f"{url}/health"))

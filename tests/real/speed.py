@@ -58,7 +58,8 @@ def gateway(client: openai.OpenAI, model: str, max_tokens: int) -> Sample:
     for event in stream:
         if event.type == "response.output_text.delta":
             stamps.append(time.perf_counter() - start)
-        elif event.type == "response.completed" and event.response.usage:
+        # An answer cut at the budget ends incomplete (reason max_output_tokens), as OpenAI's does.
+        elif event.type in ("response.completed", "response.incomplete") and event.response.usage:
             tokens = event.response.usage.output_tokens
     return _sample(stamps, tokens)
 

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.real, pytest.mark.timeout(900)]
 
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "bench" / "results"
 # Per path: one unmeasured warm-up, then this many measured answers, the paths taking turns.
-SPEED_SAMPLES = 3
+SPEED_SAMPLES = 5
 SPEED_MAX_TOKENS = 64
 
 

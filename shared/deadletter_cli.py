@@ -12,13 +12,12 @@ import asyncio
 import json
 import sys
 
-import nats
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 
-from shared import deadletter, eventlog, subjects
-from shared.bus import connect_options
+from shared import deadletter, eventlog, startup, subjects
 from shared.config import Settings
 
 
@@ -75,15 +74,17 @@ def parser() -> argparse.ArgumentParser:
 
 async def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
-    nc = await nats.connect(**connect_options(Settings.from_env()))
-    try:
+
+    async def command(nc: Client) -> int:
         await run(nc.jetstream(), args)
-    except NotFoundError:
-        print(f"not found in {deadletter.STREAM}", file=sys.stderr)
-        return 1
-    finally:
-        await nc.close()
-    return 0
+        return 0
+
+    return await startup.run_cli(
+        Settings.from_env(),
+        command,
+        expected=(NotFoundError,),
+        explain=lambda _: f"not found in {deadletter.STREAM}",
+    )
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ CLAIM_CHECK_BYTES = 256 * 1024
 _BODY_BUDGET = retries.Budget(total_s=60.0, attempt_s=30.0)
 _BODY_READ_TIMEOUT_S = 30.0
 _UNAVAILABLE = "The event log is unavailable; please retry the request."
+# One lookup of a subject's last message: the log answers in well under a millisecond.
+LOOKUP_TIMEOUT_S = 1.0
 # How long a pipelined append waits for one of the client's pending-ack slots (4,000 by default) when
 # the stream stopped acknowledging: then it fails transiently instead of blocking its run for good.
 _STALL_S = 10.0
@@ -199,6 +201,20 @@ def _readable(event: Event) -> dict[str, Any]:
             response = event.payload.get("response") or {}
             return {"status": response.get("status"), "usage": response.get("usage")}
     return {}
+
+
+async def last_message(js: JetStreamContext, subject: str) -> RawStreamMsg | None:
+    """The log's last message on ``subject``; None when there is none, or when the log cannot tell
+    within ``LOOKUP_TIMEOUT_S`` (a stream without a leader does not answer): callers treat that as
+    "not yet". Any other failure is raised."""
+    try:
+        return await asyncio.wait_for(js.get_last_msg(subjects.STREAM, subject), timeout=LOOKUP_TIMEOUT_S)
+    except NotFoundError:
+        return None
+    except Exception as error:
+        if not retries.is_transient(error):
+            raise
+        return None
 
 
 async def last_response_event(js: JetStreamContext, response_id: str) -> ResponseStreamed | None:

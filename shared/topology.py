@@ -73,7 +73,8 @@ ROUTES: tuple[Route, ...] = (
         subjects.ALL_DELETED,
         "`ResponseDeleted`",
         "api",
-        (Consumer("store", Delivery.DURABLE, "event"),),
+        # The translator forgets the turn it may hold (shared/readmodel/turns.py).
+        (Consumer("store", Delivery.DURABLE, "event"), Consumer("translator", Delivery.CORE, "deleted")),
     ),
     Route(
         "resp.<id>.cancel",

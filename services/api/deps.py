@@ -13,6 +13,7 @@ from services.api.keys import KeyRing
 from services.api.limits import Limiter
 from shared.config import GatewayConfig, Settings
 from shared.errors import PermissionDenied
+from shared.readmodel.fresh import LogReads
 from shared.sealing import MasterKeys
 
 
@@ -27,6 +28,11 @@ class Gateway:
     master: MasterKeys | None = None
     nc: Client | None = None
     js: JetStreamContext | None = None
+
+    @property
+    def log_reads(self) -> LogReads | None:
+        """The log, for reads of what the store has not projected yet (shared/readmodel/fresh.py)."""
+        return None if self.js is None else LogReads(self.js, self.settings.response_ttl_s)
 
 
 def get_gateway(request: Request) -> Gateway:

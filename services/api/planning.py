@@ -27,8 +27,9 @@ class CreatePlan:
     # What the api logs, in order: a background response's queued state first, then the request.
     events: list[ResponseRequested | ResponseStreamed]
     answer: Answer
-    # A stored response is answered once the store projected it (read-your-writes), its request too;
-    # so is a turn of a conversation, once the store appended it, even when not stored itself.
+    # A turn of a conversation is answered once the store appended it to the conversation, so that
+    # the next turn's history has it. Any other response is answered once the log holds its outcome:
+    # a read the store has not caught up with reads the log (shared/readmodel/fresh.py).
     awaits_projection: bool
 
     @property
@@ -80,7 +81,7 @@ def plan_create(
         affinity=previous.affinity,
     )
     answer = Answer.STREAM if body.stream else Answer.QUEUED if body.background else Answer.FINAL
-    awaits = body.store or body.conversation_id() is not None
+    awaits = body.conversation_id() is not None
     if not body.background:
         return CreatePlan(events=[requested], answer=answer, awaits_projection=awaits)
     # Logged before the request, so that it can be read, streamed and cancelled before any worker

@@ -10,14 +10,14 @@ from services.api.deps import Gateway
 from shared import reasoning_blobs
 from shared.domain import requests
 from shared.errors import NotFound
-from shared.readmodel import chains, conversations, queries
+from shared.readmodel import chains, conversations, fresh
 from shared.request_model import ResponseCreateRequest
 
 
 async def previous_turn(gateway: Gateway, tenant: str, previous_id: str | None) -> planning.PreviousTurn:
     """The turn before a request's, named by ``previous_response_id``: it must exist for this tenant."""
     doc = (
-        await queries.get_response_doc(gateway.db, tenant=tenant, response_id=previous_id)
+        await fresh.response_doc(gateway.db, gateway.log_reads, tenant=tenant, response_id=previous_id)
         if previous_id
         else None
     )
@@ -29,7 +29,7 @@ async def loaded_for(gateway: Gateway, tenant: str, request: ResponseCreateReque
     items) and referenced items."""
     validation.check_one_history(request)
     chain = (await previous_turn(gateway, tenant, request.previous_response_id)).chain
-    loaded = await chains.load(gateway.db, tenant=tenant, chain=chain, request=request)
+    loaded = await chains.load(gateway.db, tenant=tenant, chain=chain, request=request, log=gateway.log_reads)
     if loaded.conversation_missing:
         raise _no_conversation(request.conversation_id())
     return loaded

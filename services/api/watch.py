@@ -16,8 +16,7 @@ from typing import Self
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy, RawStreamMsg
-from nats.js.errors import NotFoundError
+from nats.js.api import DeliverPolicy
 
 from shared import eventlog, retries, subjects
 from shared.errors import GatewayError
@@ -33,7 +32,6 @@ _IDLE_CHECK_S = 1.0
 # The first pause between lookups of a terminal event the log does not hold yet; it doubles, up to
 # the bound of one lookup (a stream without a leader does not answer).
 _LOG_POLL_S = 0.05
-_LOOKUP_TIMEOUT_S = 1.0
 
 
 class NotStored(GatewayError):
@@ -50,7 +48,7 @@ class ResponseWatch:
         js: JetStreamContext,
         response_id: str,
         events: Subscription,
-        projected: Subscription,
+        projected: Subscription | None,
         *,
         awaits_request: bool = False,
     ) -> None:
@@ -70,20 +68,24 @@ class ResponseWatch:
         response_id: str,
         *,
         buffer_msgs: int = DEFAULT_BUFFER_MSGS,
+        follows_projection: bool = True,
         awaits_request: bool = False,
     ) -> Self:
-        """``awaits_request``: the response is new and stored, so ``projected`` waits for its request
-        to be projected too."""
+        """``follows_projection`` False: ``projected`` will not be asked (one subscription fewer).
+        ``awaits_request``: the response is new, so ``projected`` waits for its request to be
+        projected too."""
         events = await nc.subscribe(
             subjects.response_events(response_id),
             pending_msgs_limit=buffer_msgs,
             pending_bytes_limit=_PENDING_BYTES,
         )
-        projected = await nc.subscribe(subjects.projected(response_id))
+        projected = await nc.subscribe(subjects.projected(response_id)) if follows_projection else None
         return cls(js, response_id, events, projected, awaits_request=awaits_request)
 
     async def close(self) -> None:
         for sub in (self._events, self._projected):
+            if sub is None:
+                continue
             # The connection may already be gone; then there is nothing left to release.
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -137,7 +139,7 @@ class ResponseWatch:
         delay = _LOG_POLL_S
         subject = subjects.response_event(seen.response_id, seen.type)
         while True:
-            raw = await _last_message(self._js, subject)
+            raw = await eventlog.last_message(self._js, subject)
             if raw is not None and (raw.headers or {}).get("Nats-Msg-Id") == seen.event_id:
                 return seen
             if raw is not None:
@@ -147,11 +149,13 @@ class ResponseWatch:
             if loop.time() + delay > until:
                 return None
             await asyncio.sleep(delay)
-            delay = min(delay * 2, _LOOKUP_TIMEOUT_S)
+            delay = min(delay * 2, eventlog.LOOKUP_TIMEOUT_S)
 
     async def projected(self, *, statuses: Collection[str], timeout_s: float) -> bool:
         """Wait until the store signals it holds one of ``statuses`` (and the request, for a new
         response); False if it did not in time."""
+        if self._projected is None:
+            raise RuntimeError("opened with follows_projection=False")
         loop = asyncio.get_running_loop()
         until = loop.time() + timeout_s
         reached = False
@@ -169,18 +173,6 @@ class ResponseWatch:
                 self._request_pending = False
             reached = reached or status in statuses
         return True
-
-
-async def _last_message(js: JetStreamContext, subject: str) -> RawStreamMsg | None:
-    """The log's last message on ``subject``; None when there is none, or the log cannot tell yet."""
-    try:
-        return await asyncio.wait_for(js.get_last_msg(subjects.STREAM, subject), timeout=_LOOKUP_TIMEOUT_S)
-    except NotFoundError:
-        return None
-    except Exception as error:  # a transient failure counts as "not yet"; any other is raised
-        if not retries.is_transient(error):
-            raise
-        return None
 
 
 async def replay(

@@ -19,16 +19,15 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from services.store import rebuild
-from shared import bus, erasure, eventlog, mongo, sealing, subjects
+from shared import erasure, eventlog, mongo, sealing, startup, subjects
 from shared.config import ConfigError, Settings, master_keys
-from shared.datakeys import KeyDestroyed
+from shared.datakeys import DataKeys, KeyDestroyed
 
 # Fields of a message that carry content: shown by ``show`` (when they open), never exported.
 _CONTENT = frozenset(field for fields in eventlog.CONTENT_FIELDS.values() for field in fields)
@@ -92,27 +91,42 @@ async def export(js: JetStreamContext, since: datetime, out: Any) -> int:
     return written
 
 
-async def _connect(settings: Settings, *, seal: bool) -> tuple[Client, JetStreamContext]:
-    nc = await nats.connect(**bus.connect_options(settings))
-    js = nc.jetstream()
-    if seal:
-        await eventlog.seal_with(
-            js, master_keys(), ttl_s=settings.response_ttl_s, replicas=settings.stream_replicas
-        )
-    return nc, js
+async def _seal(js: JetStreamContext, settings: Settings) -> DataKeys:
+    return await eventlog.seal_with(
+        js, master_keys(), ttl_s=settings.response_ttl_s, replicas=settings.stream_replicas
+    )
 
 
-async def _erase(settings: Settings, project: str) -> int:
-    nc, js = await _connect(settings, seal=True)
+async def _erase(nc: Client, settings: Settings, project: str) -> int:
+    keys = await _seal(nc.jetstream(), settings)
     client = mongo.client(settings.mongo_uri)
     try:
-        keys = eventlog.data_keys(js)
-        assert keys is not None  # sealing was just set up
         erased = await erasure.erase_tenant(keys, client[settings.mongo_db], project)
         print(json.dumps(erased.report()))
     finally:
         await client.close()
-        await nc.close()
+    return 0
+
+
+async def _read(nc: Client, settings: Settings, args: argparse.Namespace) -> int:
+    """``show`` or ``export``: content is shown only where the master key is given."""
+    js = nc.jetstream()
+    with_content = args.command == "show" and not args.no_content
+    if with_content:
+        try:
+            await _seal(js, settings)
+        except ConfigError as error:
+            print(f"audit: content not shown: {error}", file=sys.stderr)
+            with_content = False
+    if args.command == "export":
+        print(f"audit: exported {await export(js, args.since, sys.stdout)} events", file=sys.stderr)
+        return 0
+    lines = await show(js, args.response_id, with_content=with_content)
+    if not lines:
+        print(f"audit: no event of {args.response_id} in the log", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(json.dumps(line, default=str))
     return 0
 
 
@@ -135,30 +149,13 @@ async def main(argv: list[str]) -> int:
     if args.command == "verify":
         return await rebuild.verify(settings)
     if args.command == "erase":
-        return await _erase(settings, args.project)
-    with_content = args.command == "show" and not args.no_content
-    try:
-        nc, js = await _connect(settings, seal=with_content)
-    except ConfigError as error:
-        print(f"audit: content not shown: {error}", file=sys.stderr)
-        nc, js = await _connect(settings, seal=False)
-        with_content = False
-    try:
-        if args.command == "show":
-            lines = await show(js, args.response_id, with_content=with_content)
-            if not lines:
-                print(f"audit: no event of {args.response_id} in the log", file=sys.stderr)
-                return 1
-            for line in lines:
-                print(json.dumps(line, default=str))
-        else:
-            print(f"audit: exported {await export(js, args.since, sys.stdout)} events", file=sys.stderr)
-    except (NotFoundError, sealing.SealingError) as error:
-        print(f"audit: {error}", file=sys.stderr)
-        return 1
-    finally:
-        await nc.close()
-    return 0
+        return await startup.run_cli(settings, lambda nc: _erase(nc, settings, args.project))
+    return await startup.run_cli(
+        settings,
+        lambda nc: _read(nc, settings, args),
+        expected=(NotFoundError, sealing.SealingError),
+        explain=lambda error: f"audit: {error}",
+    )
 
 
 if __name__ == "__main__":

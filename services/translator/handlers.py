@@ -17,8 +17,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.translator import build
 from shared import bus, consumers, eventlog, reasoning_blobs, subjects
 from shared.config import GatewayConfig, runnable_tool_types
-from shared.events import Event, ResponseRequested
-from shared.readmodel import chains
+from shared.events import Event, ResponseDeleted, ResponseRequested
+from shared.readmodel import chains, fresh
+from shared.readmodel.turns import TurnCache
 from shared.sealing import MasterKeys
 
 log = logging.getLogger(__name__)
@@ -39,14 +40,20 @@ def register(
     config: GatewayConfig,
     master: MasterKeys,
     concurrency: int,
+    ttl_s: int,
 ) -> None:
+    """``ttl_s``: the projection's, for turns read from the log (``fresh.LogReads``)."""
+    log_reads = fresh.LogReads(js, ttl_s)
+    turns = TurnCache(epoch=lambda: broker.connection.stats["reconnects"])
+
     async def on_requested(msg: consumers.InlineMessage) -> None:
         requested: list[ResponseRequested] = []  # set once the message decoded: then it can be failed
 
         async def work() -> None:
             event = await _requested(js, msg)
             requested.append(event)
-            for out in await translate(event, db=db, config=config, master=master):
+            built = await translate(event, db=db, log=log_reads, turns=turns, config=config, master=master)
+            for out in built:
                 await eventlog.append(js, out)
 
         async def on_failure(reason: str) -> None:
@@ -63,7 +70,10 @@ def register(
             heartbeat_s=HEARTBEAT_S,
         )
 
-    handlers = {"requested": on_requested}
+    async def on_deleted(event: ResponseDeleted) -> None:
+        turns.forget(event.response_id)
+
+    handlers = {"requested": on_requested, "deleted": on_deleted}
     bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=consumer_config())
 
 
@@ -100,11 +110,21 @@ async def fail_response(js: JetStreamContext, event: ResponseRequested) -> None:
 
 
 async def translate(
-    event: ResponseRequested, *, db: AsyncDatabase, config: GatewayConfig, master: MasterKeys
+    event: ResponseRequested,
+    *,
+    db: AsyncDatabase,
+    log: fresh.LogReads,
+    turns: TurnCache,
+    config: GatewayConfig,
+    master: MasterKeys,
 ) -> list[Event]:
-    """Load what the request needs from the projection, then build its events (``build.py``, pure).
-    ``master`` opens the reasoning a stateless client hands back (``shared/reasoning_blobs.py``)."""
-    loaded = await chains.load(db, tenant=event.tenant, chain=event.chain, request=event.request)
+    """Load what the request needs from the projection (and the log, for the turn just answered that
+    the store may not have projected yet), then build its events (``build.py``, pure). ``master``
+    opens the reasoning a stateless client hands back (``shared/reasoning_blobs.py``); ``turns`` holds
+    the finished turns of chains read before."""
+    loaded = await chains.load(
+        db, tenant=event.tenant, chain=event.chain, request=event.request, log=log, cache=turns
+    )
     return build.chat_call(
         event,
         loaded,

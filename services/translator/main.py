@@ -27,6 +27,7 @@ async def main() -> None:
         config=config,
         master=master,
         concurrency=settings.translator_concurrency,
+        ttl_s=settings.response_ttl_s,
     )
     await consumers.update_durable(js, handlers.DURABLE, handlers.consumer_config())
     await deadletter.watch_exhausted(

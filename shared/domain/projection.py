@@ -83,15 +83,18 @@ def erases(event: Event) -> bool:
 
 
 def projected_signal(event: Event) -> Doc | None:
-    """What the store tells the api once ``event`` is projected, if the api may be waiting for it."""
+    """What the store tells the api once ``event`` is projected, if an api may be waiting for it: a
+    deletion, and a turn of a conversation (appended from its request and its end, stored or not).
+    Any other response is answered without waiting for the store (shared/readmodel/fresh.py)."""
     match event:
-        # A background response is answered once its queued state is readable, any other at its end.
-        case ResponseStreamed() if event.is_terminal or event.type == "response.queued":
+        # In the background, a turn is answered once its queued state is readable, else at its end.
+        case ResponseStreamed() if (event.is_terminal or event.type == "response.queued") and (
+            event.payload["response"].get("conversation")
+        ):
             return {"status": event.payload["response"]["status"]}
         case ResponseDeleted():
             return {"status": "deleted"}
-        # A turn of a conversation is appended from its request too, stored or not.
-        case ResponseRequested() if event.request.store or event.request.conversation is not None:
+        case ResponseRequested() if event.request.conversation is not None:
             return {"status": subjects.REQUEST_PROJECTED}
     return None
 

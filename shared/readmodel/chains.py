@@ -9,7 +9,8 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.domain import requests
-from shared.readmodel import conversations, queries
+from shared.readmodel import conversations, fresh, queries
+from shared.readmodel.turns import TurnCache
 from shared.request_model import ResponseCreateRequest
 
 Doc = dict[str, Any]
@@ -23,16 +24,25 @@ class Loaded:
     conversation_missing: bool = False
 
 
-async def load(db: AsyncDatabase, *, tenant: str, chain: list[str], request: ResponseCreateRequest) -> Loaded:
+async def load(
+    db: AsyncDatabase,
+    *,
+    tenant: str,
+    chain: list[str],
+    request: ResponseCreateRequest,
+    log: fresh.LogReads | None = None,
+    cache: TurnCache | None = None,
+) -> Loaded:
     """The tenant's stored turns named by ``chain`` (a ``ResponseRequested.chain``), or the items of the
     conversation the request names, and the items the request references: one query each, and none
-    when there is nothing to read."""
+    when there is nothing to read. With ``log``, turns the projection has not caught up with yet are
+    read from the log, and with ``cache`` turns it holds are not read again (``fresh.chain_docs``)."""
     missing = False
     if (conversation_id := request.conversation_id()) is not None:
         found = await conversations.history(db, tenant=tenant, conversation_id=conversation_id)
         history, missing = found or [], found is None
     else:
-        history = await queries.get_chain_docs(db, tenant=tenant, ids=chain) if chain else []
+        history = await fresh.chain_docs(db, log, tenant=tenant, ids=chain, cache=cache) if chain else []
     wanted = requests.referenced_item_ids(request)
     references = await queries.find_items(db, tenant=tenant, item_ids=wanted) if wanted else {}
     return Loaded(history=history, references=references, conversation_missing=missing)

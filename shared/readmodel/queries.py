@@ -10,6 +10,7 @@ from shared.readmodel.repository import responses
 Doc = dict[str, Any]
 
 _LIVE = {"deleted": {"$ne": True}}
+_CHAIN_FIELDS = {"input_items": 1, "response.output": 1, "status": 1, "tenant": 1, "expires_at": 1}
 
 
 async def get_response_doc(db: AsyncDatabase, *, tenant: str, response_id: str) -> Doc | None:
@@ -19,10 +20,9 @@ async def get_response_doc(db: AsyncDatabase, *, tenant: str, response_id: str) 
 
 async def get_chain_docs(db: AsyncDatabase, *, tenant: str, ids: list[str]) -> list[Doc]:
     """The turns of ``ids`` in that order, in one query; missing or deleted ones are skipped. Only what
-    a history is folded from is read: a deep chain is a hundred documents on the hot path."""
-    cursor = responses(db).find(
-        {"_id": {"$in": ids}, "tenant": tenant, **_LIVE}, {"input_items": 1, "response.output": 1}
-    )
+    a history is folded from is read (and whether the turn is final, ``fresh.settled``): a deep chain
+    is a hundred documents on the hot path."""
+    cursor = responses(db).find({"_id": {"$in": ids}, "tenant": tenant, **_LIVE}, _CHAIN_FIELDS)
     found = {doc["_id"]: doc async for doc in cursor}
     return [found[i] for i in ids if i in found]
 

@@ -17,7 +17,6 @@ import nats
 import openai
 import pytest
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 from pymongo import MongoClient
 
@@ -26,6 +25,7 @@ from services.translator import handlers as translator
 from shared import deadletter, subjects
 from shared.events import ChatCallRequested, ResponseRequested
 from shared.request_model import ResponseCreateRequest
+from tests.exhausted_deliveries import exhaust_deliveries
 
 from .stacks import module_stack, one_model
 
@@ -275,47 +275,18 @@ async def test_deliveries_lost_to_timeouts_are_dead_lettered_and_the_cli_manages
     max-deliveries advisory makes the service's watcher copy the message into the dead letters."""
     probe = f"probe{uuid.uuid4().hex[:10]}"
     subject = f"resp.{probe}.probe"  # on the log's stream, read by none of the services
-    await js.add_consumer(
-        subjects.STREAM,
-        ConsumerConfig(
-            durable_name=probe,
-            filter_subject=subject,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=1.0,
-            max_deliver=2,
-        ),
+    exhausted = await exhaust_deliveries(
+        stack.nats_url,
+        js,
+        consumer=probe,
+        subject=subject,
+        data=b'{"probe": true}',
+        headers={"Nats-Msg-Id": probe, "X-Probe": "1"},
+        wait_s=WAIT_S,
     )
-    exhausted: list[tuple[bytes, str]] = []
-
-    async def on_exhausted(raw, reason: str) -> None:
-        exhausted.append((raw.data, reason))
-
-    nc = await nats.connect(stack.nats_url)
-    watcher = await deadletter.watch_exhausted(nc, js, consumer=probe, on_exhausted=on_exhausted)
-    try:
-        sent = await js.publish(
-            subject,
-            b'{"probe": true}',
-            stream=subjects.STREAM,
-            headers={"Nats-Msg-Id": probe, "X-Probe": "1"},
-        )
-        pull = await js.pull_subscribe_bind(probe, stream=subjects.STREAM)
-        for _ in range(2):  # delivered twice, acknowledged never
-            (msg,) = await pull.fetch(1, timeout=10)
-            assert msg.data == b'{"probe": true}'
-        # A pull consumer notices exhausted deliveries when asked for more, as a service's loop does.
-        with pytest.raises(nats.errors.TimeoutError):
-            await pull.fetch(1, timeout=3)
-
-        async def lettered():
-            return [letter for letter in await _letters(js) if letter.consumer == probe]
-
-        (letter,) = await _until(lettered, "the exhausted message dead-lettered")
-        assert exhausted and exhausted[0][0] == b'{"probe": true}' and "2 deliveries" in exhausted[0][1]
-    finally:
-        await watcher.unsubscribe()
-        await nc.close()
-    assert letter.original_subject == subject and letter.original_sequence == sent.seq
+    letter = exhausted.letter
+    assert exhausted.handed_on[0][0] == b'{"probe": true}' and "2 deliveries" in exhausted.handed_on[0][1]
+    assert letter.original_subject == subject and letter.original_sequence == exhausted.sent.seq
     assert letter.deliveries == 2 and "timed out" in letter.reason
 
     listed = await _cli(stack, "list", "--consumer", probe)

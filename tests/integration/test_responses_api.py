@@ -182,6 +182,25 @@ def test_delete_then_everything_404s(client, mock_llm):
     assert err.value.body["param"] == "previous_response_id"
 
 
+def test_a_deleted_turn_leaves_the_history_of_later_turns_read_right_after(client, mock_llm):
+    """Each turn continues the one answered a moment before (read from the log if the store has not
+    projected it yet), and the translator holds the earlier turns it read: a deleted one must drop
+    out of the next history all the same."""
+
+    def user_turns() -> list[str]:
+        return [m["content"] for m in upstream_messages(mock_llm)[-1] if m["role"] == "user"]
+
+    turns = [client.responses.create(model="m1", input="turn 0")]
+    for i in range(1, 4):
+        previous = turns[-1].id
+        turns.append(client.responses.create(model="m1", input=f"turn {i}", previous_response_id=previous))
+    assert user_turns() == ["turn 0", "turn 1", "turn 2", "turn 3"]
+
+    client.responses.delete(turns[1].id)
+    client.responses.create(model="m1", input="turn 4", previous_response_id=turns[-1].id)
+    assert user_turns() == ["turn 0", "turn 2", "turn 3", "turn 4"]
+
+
 def test_input_items_paging(client, mock_llm):
     items = [{"role": "user", "content": f"item {i}"} for i in range(5)]
     created = client.responses.create(model="m1", input=items)

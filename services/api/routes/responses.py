@@ -25,7 +25,7 @@ from shared.events import (
     ResponseStreamed,
 )
 from shared.ids import derived_id, new_id
-from shared.readmodel import queries
+from shared.readmodel import fresh, queries
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1")
@@ -65,8 +65,14 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
         # Made here rather than by the first append that needs it: a new response has none to look up.
         await data_keys.create(tenant, response_id)
     buffer = gateway.settings.stream_buffer_msgs
+    awaits = plan.awaits_projection
     watch = await ResponseWatch.open(
-        gateway.nc, gateway.js, response_id, buffer_msgs=buffer, awaits_request=plan.awaits_projection
+        gateway.nc,
+        gateway.js,
+        response_id,
+        buffer_msgs=buffer,
+        follows_projection=awaits,
+        awaits_request=awaits,
     )
     try:
         await _log_opening(gateway, plan.events)
@@ -79,7 +85,8 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
         return _sse(gateway, live, deadline_s=deadline)
     async with watch:
         if plan.answer is Answer.QUEUED:
-            await _await_projection(gateway, watch, response_id, _ANY_STATUS)
+            if plan.awaits_projection:
+                await _await_projection(gateway, watch, response_id, _ANY_STATUS)
             return JSONResponse(plan.queued)
         try:
             final = await watch.terminal(deadline_s=deadline)
@@ -126,10 +133,15 @@ async def cancel_response(response_id: str, gateway: GatewayDep, caller: CallerD
         tenant=tenant,
         key_id=caller.key_id,
     )
-    async with await ResponseWatch.open(gateway.nc, gateway.js, response_id) as watch:
+    async with await ResponseWatch.open(
+        gateway.nc, gateway.js, response_id, follows_projection=False
+    ) as watch:
         await eventlog.append(gateway.js, cancel)
-        await _await_projection(gateway, watch, response_id, TERMINAL_STATUSES)
-    return JSONResponse((await _stored(gateway, tenant, response_id))["response"])
+        # Read after subscribing: an end logged before is in the log, one logged after in the feed.
+        doc = await _stored(gateway, tenant, response_id)
+        if doc["status"] not in TERMINAL_STATUSES and (ended := await _ended(gateway, watch)) is not None:
+            return JSONResponse(ended.payload["response"])
+    return JSONResponse(doc["response"])
 
 
 @router.delete("/responses/{response_id}")
@@ -218,8 +230,18 @@ async def _as_logged(
     return logged
 
 
+async def _ended(gateway: Gateway, watch: ResponseWatch) -> ResponseStreamed | None:
+    """The response's terminal event once the log holds it; None if it did not end in time (the
+    worker running it may have died: the sweeper ends it later)."""
+    try:
+        seen = await watch.terminal(deadline_s=gateway.settings.projection_wait_s)
+    except ResponseTimedOut:
+        return None
+    return await watch.logged_terminal(seen, wait_s=_LOG_CONFIRM_S)
+
+
 async def _stored(gateway: Gateway, tenant: str, response_id: str) -> dict:
-    doc = await queries.get_response_doc(gateway.db, tenant=tenant, response_id=response_id)
+    doc = await fresh.response_doc(gateway.db, gateway.log_reads, tenant=tenant, response_id=response_id)
     if doc is None or doc.get("response") is None:
         raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
     return doc

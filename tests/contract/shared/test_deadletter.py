@@ -4,18 +4,14 @@ letters are listed per consumer, redriven onto their original subject and purged
 deliveries all timed out is lettered by the watcher. The operators' CLI is run against it too."""
 
 import argparse
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-import nats
 import pytest
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
 from shared import deadletter, deadletter_cli, eventlog, subjects
+from tests.exhausted_deliveries import exhaust_deliveries
 
 # A harness bound on waiting for the server; a run that needs it has already failed.
 WAIT_S = 30.0
@@ -44,14 +40,6 @@ def _original(sequence: int, **headers: str) -> deadletter.Original:
 
 async def _letters(js: JetStreamContext, consumer: str | None = None) -> list[deadletter.Letter]:
     return [letter async for letter in deadletter.letters(js, consumer=consumer)]
-
-
-async def _until(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    async with asyncio.timeout(WAIT_S):
-        while not (found := await check()):
-            await asyncio.sleep(0.1)
-    assert found, what
-    return found
 
 
 async def test_a_letter_keeps_the_original_and_says_where_it_came_from_and_why(log: JetStreamContext):
@@ -135,42 +123,13 @@ async def test_a_message_whose_deliveries_all_timed_out_is_lettered_and_handed_o
 ):
     consumer = _consumer()
     subject = f"resp.{consumer}.probe"  # read by this test's consumer only
-    await log.add_consumer(
-        subjects.STREAM,
-        ConsumerConfig(
-            durable_name=consumer,
-            filter_subject=subject,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=1.0,
-            max_deliver=2,
-        ),
+    exhausted = await exhaust_deliveries(
+        nats_url, log, consumer=consumer, subject=subject, data=b'{"probe": 1}', wait_s=WAIT_S
     )
-    handed: list[tuple[bytes, str]] = []
-
-    async def on_exhausted(raw, reason: str) -> None:
-        handed.append((raw.data, reason))
-
-    async def handed_on() -> list[tuple[bytes, str]]:
-        return handed
-
-    nc = await nats.connect(nats_url)
-    watcher = await deadletter.watch_exhausted(nc, log, consumer=consumer, on_exhausted=on_exhausted)
-    try:
-        sent = await log.publish(subject, b'{"probe": 1}', stream=subjects.STREAM)
-        pull = await log.pull_subscribe_bind(consumer, stream=subjects.STREAM)
-        for _ in range(2):  # delivered twice, acknowledged never: its handler "died" each time
-            await pull.fetch(1, timeout=WAIT_S)
-        # A pull consumer notices its exhausted deliveries when asked for more, as a service's loop does.
-        with pytest.raises(nats.errors.TimeoutError):
-            await pull.fetch(1, timeout=3)
-        (letter,) = await _until(lambda: _letters(log, consumer), "the exhausted message lettered")
-        await _until(handed_on, "the exhausted message handed on")
-    finally:
-        await watcher.unsubscribe()
-        await nc.close()
-    assert (letter.original_subject, letter.original_sequence) == (subject, sent.seq)
+    letter = exhausted.letter
+    assert (letter.original_subject, letter.original_sequence) == (subject, exhausted.sent.seq)
     assert letter.deliveries == 2 and "timed out" in letter.reason
-    assert handed == [(b'{"probe": 1}', letter.reason)]
+    assert exhausted.handed_on == [(b'{"probe": 1}', letter.reason)]
 
 
 async def test_the_cli_lists_up_to_its_limit(log: JetStreamContext, capsys: pytest.CaptureFixture[str]):

@@ -1,6 +1,7 @@
 """The operator's audit of the log (services/store/audit.py) on a JetStream server of this module's own:
 a response's events in log order as envelopes that never carry content, with the content added while
-its data key exists and "erased" once it is destroyed; and an export of envelopes since a time."""
+its data key exists and "erased" once it is destroyed; an export of envelopes since a time; and the CLI,
+which shows envelopes alone without the master key and erases a project's keys."""
 
 import base64
 import io
@@ -131,3 +132,47 @@ async def test_the_cli_shows_content_as_json(
     assert await audit.main(["show", response_id]) == 0
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["content"]["request"]["input"] == "Hello"
+
+
+async def test_the_cli_shows_envelopes_alone_without_the_master_key(
+    sealed: JetStreamContext,
+    operator: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    response_id, events = await _logged(sealed)
+    monkeypatch.delenv("GATEWAY_MASTER_KEY")
+    assert await audit.main(["show", response_id]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("audit: content not shown: no master key")
+    printed = [json.loads(line) for line in out.splitlines()]
+    assert [line["event_id"] for line in printed] == [e.event_id for e in events]
+    assert all("content" not in line for line in printed)
+
+
+async def test_the_cli_erases_a_projects_keys_and_reports_it(
+    sealed: JetStreamContext,
+    operator: None,
+    mongo_uri: str,
+    db,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    project = f"project_{uuid.uuid4().hex[:8]}"
+    response_id = f"resp_{uuid.uuid4().hex[:12]}"
+    for event in lifecycle(response_id):
+        await eventlog.append(sealed, event.model_copy(update={"tenant": project}))
+    monkeypatch.setenv("MONGO_URI", mongo_uri)
+    monkeypatch.setenv("MONGO_DB", db.name)
+
+    assert await audit.main(["erase", "--project", project]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "project": project,
+        "erased_keys": 1,
+        "erased_responses": 0,
+        "erased_conversations": 0,
+    }
+    assert await audit.main(["show", response_id]) == 0
+    contents = [json.loads(line)["content"] for line in capsys.readouterr().out.splitlines()]
+    assert "erased (the response's data key was destroyed)" in contents
+    assert not any(isinstance(content, dict) for content in contents)

@@ -200,16 +200,3 @@ async def test_input_items_get_stable_ids_and_list_content(collection: AsyncColl
     ]
     assert stored[0]["content"] == [{"type": "output_text", "text": "Earlier answer", "annotations": []}]
     assert stored[2]["output"] == "42"
-
-
-def test_the_api_is_signalled_after_requests_queued_and_terminal_events_and_deletions() -> None:
-    _, created, _, _, completed = lifecycle(RID)
-    failed = streamed(RID, 4, "failed", {"response": response(RID, "failed")})
-    queued = streamed(RID, 0, "queued", {"response": response(RID, "queued")})
-    assert projection.projected_signal(queued) == {"status": "queued"}
-    assert projection.projected_signal(created) is None
-    assert projection.projected_signal(requested(RID)) == {"status": "requested"}
-    assert projection.projected_signal(requested(RID, store=False)) is None  # nothing written to wait for
-    assert projection.projected_signal(completed) == {"status": "completed"}
-    assert projection.projected_signal(failed) == {"status": "failed"}
-    assert projection.projected_signal(deleted(RID)) == {"status": "deleted"}

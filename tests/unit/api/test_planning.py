@@ -15,12 +15,18 @@ def plan(previous: PreviousTurn = FIRST, **fields):
     return plan_create(body, previous, response_id="resp_1", tenant="t", created_at=7, key_id="key_1")
 
 
-def test_a_foreground_response_logs_its_request_and_answers_the_final_response_once_projected():
+def test_a_foreground_response_logs_its_request_and_answers_the_final_response_once_logged():
     planned = plan()
     [requested] = planned.events
     assert isinstance(requested, ResponseRequested) and requested.key_id == "key_1"
-    assert planned.answer is Answer.FINAL and planned.awaits_projection
-    assert not plan(store=False).awaits_projection  # nothing to project, nothing to wait for
+    # Reads the store has not caught up with read the log: no wait for the projection.
+    assert planned.answer is Answer.FINAL and not planned.awaits_projection
+    assert not plan(store=False).awaits_projection
+
+
+def test_a_turn_of_a_conversation_is_answered_once_the_store_appended_it():
+    assert plan(conversation="conv_1").awaits_projection
+    assert plan(conversation="conv_1", store=False).awaits_projection
 
 
 def test_a_streamed_response_is_answered_as_it_is_logged():

@@ -46,90 +46,102 @@ def test_a_broken_copy_fails_and_names_each_failure(
     assert "/health/ready" in failures[1]
 
 
-BREAKAGES: list[tuple[str, str, str, Callable[[Path, Path], None]]] = [
-    ("compose/nats.conf", "sync_interval: always", "", lambda c, _: check.check_nats_conf(c)),
-    ("compose/nats.conf", "port: 4222", "port: 4222 4223", lambda c, _: check.check_nats_conf(c)),
-    (
-        "compose/nginx.conf",
-        "proxy_buffering off;",
-        "proxy_bufering off;",
-        lambda c, _: check.check_nginx_conf(c),
-    ),
-    ("compose/mongo-rs-init.js", "const env", "const = env", lambda c, _: check.check_mongo_init(c)),
-    (
-        "compose/gateway.yaml",
-        "auth: keys",
-        "auth: open",
-        lambda c, _: check.check_gateway_yaml(c / "gateway.yaml"),
-    ),
-    (
-        "compose/docker-compose.yml",
-        "${GATEWAY_ADMIN_KEY:?set GATEWAY_ADMIN_KEY in deploy/compose/.env}",
-        "${GATEWAY_ADMIN_KEY}",
-        lambda c, _: check.check_compose_refuses_empty_secrets(c),
-    ),
-    (
-        "compose/docker-compose.yml",
-        "    deploy: { replicas: 3 }\n",
-        '    deploy: { replicas: 3 }\n    ports: ["9100:9100"]\n',
-        lambda c, _: check.check_compose(c),
-    ),
-    (
-        "compose/docker-compose.yml",
-        "@nats:4222",
-        "@nats-1:4222,nats://nats-2:4222",
-        lambda c, _: check.check_compose(c),
-    ),
-    (
-        "chart/templates/hpa.yaml",
-        "averageUtilization:",
-        "averageUtilisation:",
-        lambda _, h: check.check_chart(h),
-    ),
-    (
-        "chart/templates/secrets.yaml",
-        '{{ required "secrets.mongo.password is required (or secrets.create: false)" .mongo.password',
-        "{{ .mongo.password",
-        lambda _, h: check.check_chart_refuses_empty_secrets(h),
-    ),
-    (
-        "chart/values.yaml",
-        "sync_interval: always",
-        "sync_interval: 2m",
-        lambda _, h: check.check_chart_engines(h),
-    ),
-    ("chart/templates/service.yaml", "{{ include", "{{ include_", lambda _, h: check.check_chart(h)),
-    # The commented sections are checked as an operator who uncomments them gets them.
-    (
-        "compose/gateway.yaml",
-        "#     provider: searxng",
-        "#     provider: bing",
-        lambda c, _: check.check_gateway_yaml(c / "gateway.yaml"),
-    ),
-    (
-        "chart/values.yaml",
-        "  #   allowed_networks: []",
-        "  #   allowed_networks: [not-a-network]",
-        lambda _, h: check.check_gateway_yaml(h / "gateway.yaml", chart_gateway_config(h)),
-    ),
-]
-
-
 def chart_gateway_config(chart: Path) -> str:
     return yaml.safe_load((chart / "values.yaml").read_text())["gatewayConfig"]
 
 
+def check_compose_gateway(compose: Path) -> None:
+    check.check_gateway_yaml(compose / "gateway.yaml")
+
+
+def check_chart_gateway(chart: Path) -> None:
+    check.check_gateway_yaml(chart / "gateway.yaml", chart_gateway_config(chart))
+
+
+ADMIN_KEY = "${GATEWAY_ADMIN_KEY:?set GATEWAY_ADMIN_KEY in deploy/compose/.env}"
+MONGO_PASSWORD = '{{ required "secrets.mongo.password is required (or secrets.create: false)" .mongo.password'
+REPLICAS = "    deploy: { replicas: 3 }\n"
+# The case's id, a file of the copies (compose/... or chart/...), a text it ships, that text broken, and
+# the check that must catch it, given the copy the file is in.
+BREAKAGES: list[tuple[str, str, str, str, Callable[[Path], None]]] = [
+    ("nats-no-fsync", "compose/nats.conf", "sync_interval: always", "", check.check_nats_conf),
+    ("nats-bad-port", "compose/nats.conf", "port: 4222", "port: 4222 4223", check.check_nats_conf),
+    (
+        "nginx-typo",
+        "compose/nginx.conf",
+        "proxy_buffering off;",
+        "proxy_bufering off;",
+        check.check_nginx_conf,
+    ),
+    ("mongo-init-syntax", "compose/mongo-rs-init.js", "const env", "const = env", check.check_mongo_init),
+    ("gateway-open-auth", "compose/gateway.yaml", "auth: keys", "auth: open", check_compose_gateway),
+    (
+        "compose-empty-secret",
+        "compose/docker-compose.yml",
+        ADMIN_KEY,
+        "${GATEWAY_ADMIN_KEY}",
+        check.check_compose_refuses_empty_secrets,
+    ),
+    (
+        "compose-replica-port",
+        "compose/docker-compose.yml",
+        REPLICAS,
+        REPLICAS + '    ports: ["9100:9100"]\n',
+        check.check_compose,
+    ),
+    (
+        "compose-nats-url",
+        "compose/docker-compose.yml",
+        "@nats:4222",
+        "@nats-1:4222,nats://nats-2:4222",
+        check.check_compose,
+    ),
+    ("hpa-typo", "chart/templates/hpa.yaml", "averageUtilization:", "averageUtilisation:", check.check_chart),
+    (
+        "chart-empty-secret",
+        "chart/templates/secrets.yaml",
+        MONGO_PASSWORD,
+        "{{ .mongo.password",
+        check.check_chart_refuses_empty_secrets,
+    ),
+    (
+        "chart-nats-sync",
+        "chart/values.yaml",
+        "sync_interval: always",
+        "sync_interval: 2m",
+        check.check_chart_engines,
+    ),
+    ("service-template", "chart/templates/service.yaml", "{{ include", "{{ include_", check.check_chart),
+    # The commented sections are checked as an operator who uncomments them gets them.
+    (
+        "gateway-search",
+        "compose/gateway.yaml",
+        "#     provider: searxng",
+        "#     provider: bing",
+        check_compose_gateway,
+    ),
+    (
+        "chart-gateway-network",
+        "chart/values.yaml",
+        "  #   allowed_networks: []",
+        "  #   allowed_networks: [not-a-network]",
+        check_chart_gateway,
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    ("file", "old", "new", "run"), BREAKAGES, ids=[f"{b[0]}:{b[2] or 'removed'}" for b in BREAKAGES]
+    ("file", "old", "new", "run"), [b[1:] for b in BREAKAGES], ids=[b[0] for b in BREAKAGES]
 )
 def test_each_check_fails_on_its_breakage(
-    copies: tuple[Path, Path], file: str, old: str, new: str, run: Callable[[Path, Path], None]
+    copies: tuple[Path, Path], file: str, old: str, new: str, run: Callable[[Path], None]
 ) -> None:
     compose, chart = copies
-    run(compose, chart)  # passes before the breakage
+    copy = compose if file.startswith("compose/") else chart
+    run(copy)  # passes before the breakage
     edit(compose.parent / file, old, new)
     with pytest.raises(check.CheckFailed):
-        run(compose, chart)
+        run(copy)
 
 
 def test_the_search_providers_key_reaches_the_worker_alone() -> None:

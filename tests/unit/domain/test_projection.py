@@ -17,6 +17,8 @@ RID, TENANT, CREATED_AT, TTL_S = "resp_p1", "key_t", 1_700_000_000, 3600
 # The Response's status in each event that carries one; every other event shows it in progress.
 STATUSES = {"response.queued": "queued", "response.completed": "completed", "response.failed": "failed"}
 
+TURN = {"id": "conv_1"}  # a response that is a turn of a conversation
+
 
 def requested(**fields) -> ResponseRequested:
     request = ResponseCreateRequest.model_validate({"model": "m", "input": "Hello", **fields})
@@ -26,7 +28,13 @@ def requested(**fields) -> ResponseRequested:
 
 
 def streamed(
-    kind: str, seq: int, *, store: bool = True, background: bool = False, **internal
+    kind: str,
+    seq: int,
+    *,
+    store: bool = True,
+    background: bool = False,
+    conversation: dict | None = None,
+    **internal,
 ) -> ResponseStreamed:
     status = STATUSES.get(kind, "in_progress")
     response = {
@@ -35,6 +43,7 @@ def streamed(
         "status": status,
         "store": store,
         "background": background,
+        **({"conversation": conversation} if conversation else {}),
     }
     payload = {"type": kind, "sequence_number": seq, "response": response}
     return ResponseStreamed.of(payload, response_id=RID, tenant=TENANT, **internal)
@@ -151,15 +160,32 @@ def test_a_deletion_or_the_end_of_an_unstored_response_erases_its_key(event, era
 @pytest.mark.parametrize(
     ("event", "signal"),
     [
-        (streamed("response.completed", 9), {"status": "completed"}),
-        (streamed("response.queued", 0, background=True), {"status": "queued"}),
+        (streamed("response.completed", 9, conversation=TURN), {"status": "completed"}),
+        (streamed("response.failed", 9, conversation=TURN), {"status": "failed"}),
+        (streamed("response.queued", 0, background=True, conversation=TURN), {"status": "queued"}),
         (deleted(), {"status": "deleted"}),
-        (requested(), {"status": subjects.REQUEST_PROJECTED}),
-        (requested(store=False), None),
-        (streamed("response.in_progress", 1, background=True), None),
-        (streamed("response.output_text.delta", 2), None),
+        (requested(conversation="conv_1"), {"status": subjects.REQUEST_PROJECTED}),
+        (requested(conversation="conv_1", store=False), {"status": subjects.REQUEST_PROJECTED}),
+        (streamed("response.in_progress", 1, background=True, conversation=TURN), None),
+        (streamed("response.output_text.delta", 2, conversation=TURN), None),
+        # Outside a conversation nobody waits for the store (shared/readmodel/fresh.py).
+        (streamed("response.completed", 9), None),
+        (streamed("response.queued", 0, background=True), None),
+        (requested(), None),
     ],
-    ids=["end", "queued", "deleted", "stored request", "unstored request", "in progress", "delta"],
+    ids=[
+        "turn's end",
+        "turn failed",
+        "turn queued",
+        "deleted",
+        "turn's request",
+        "unstored turn's request",
+        "turn in progress",
+        "delta",
+        "end",
+        "queued",
+        "request",
+    ],
 )
 def test_the_api_is_told_what_it_may_be_waiting_for(event, signal):
     assert projection.projected_signal(event) == signal

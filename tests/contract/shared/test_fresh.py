@@ -1,0 +1,115 @@
+"""Read-your-writes (shared/readmodel/fresh.py) against a real nats-server and the MongoDB stand-in: what
+the store has not projected yet is read from the log, folded by the projection's own rules; what it
+has settled is read from the projection alone."""
+
+import time
+
+import pytest
+from nats.js import JetStreamContext
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared import eventlog
+from shared.domain import projection
+from shared.readmodel import fresh, repository, turns
+
+from ..store.samples import TENANT, assistant_message, deleted, lifecycle
+from ..store.test_queries import OTHER_TENANT, project_all
+
+# The samples are dated 2023: a TTL this long keeps them alive.
+LONG_TTL_S = 10**9
+
+
+@pytest.fixture
+async def log(js: JetStreamContext) -> fresh.LogReads:
+    await eventlog.ensure_stream(js)
+    return fresh.LogReads(js, LONG_TTL_S)
+
+
+async def _logged(js: JetStreamContext, events) -> None:
+    for event in events:
+        await eventlog.append(js, event)
+
+
+async def test_a_response_the_store_has_not_projected_reads_from_the_log(
+    db: AsyncDatabase, log: fresh.LogReads
+):
+    await _logged(log.js, lifecycle("resp_log_only", text="From the log"))
+    doc = await fresh.response_doc(db, log, tenant=TENANT, response_id="resp_log_only")
+    assert doc is not None and turns.settled(doc)
+    assert doc["response"]["output"] == [assistant_message("resp_log_only", "From the log")]
+    assert [item["content"] for item in doc["input_items"]] == [[{"type": "input_text", "text": "Hello"}]]
+    # Without the log, the projection alone knows nothing of it.
+    assert await fresh.response_doc(db, None, tenant=TENANT, response_id="resp_log_only") is None
+
+
+async def test_an_unfinished_projection_is_caught_up_with_the_logged_end(
+    db: AsyncDatabase, collection: AsyncCollection, log: fresh.LogReads
+):
+    events = lifecycle("resp_behind")
+    await project_all(collection, events[:2])  # the store has the request and the opening only
+    await _logged(log.js, events)
+    projected = await fresh.response_doc(db, None, tenant=TENANT, response_id="resp_behind")
+    assert projected is not None and projected["status"] == "in_progress"
+    doc = await fresh.response_doc(db, log, tenant=TENANT, response_id="resp_behind")
+    assert doc is not None and doc["status"] == "completed"
+
+
+@pytest.mark.parametrize("case", ["deleted", "foreign", "expired", "unknown", "unstored"])
+async def test_what_the_projection_would_not_show_the_log_does_not_show_either(
+    db: AsyncDatabase, log: fresh.LogReads, case: str
+):
+    rid, tenant, reads = f"resp_{case}", TENANT, log
+    events = lifecycle(rid, store=case != "unstored")
+    if case == "deleted":
+        events.append(deleted(rid))
+    if case == "foreign":
+        tenant = OTHER_TENANT
+    if case == "expired":
+        reads = fresh.LogReads(log.js, ttl_s=int(time.time()) - events[0].created_at - 60)
+    if case != "unknown":
+        await _logged(log.js, events)
+    assert await fresh.response_doc(db, reads, tenant=tenant, response_id=rid) is None
+
+
+class _Untouchable:
+    def __getattr__(self, name: str):
+        raise AssertionError(f"the log was read ({name}) for a settled document")
+
+
+async def test_a_settled_document_costs_no_lookup_in_the_log(
+    db: AsyncDatabase, collection: AsyncCollection
+):
+    await project_all(collection, lifecycle("resp_settled"))
+    untouchable = fresh.LogReads(_Untouchable(), LONG_TTL_S)  # type: ignore[arg-type]
+    doc = await fresh.response_doc(db, untouchable, tenant=TENANT, response_id="resp_settled")
+    assert doc is not None and doc["status"] == "completed"
+    [turn] = await fresh.chain_docs(db, untouchable, tenant=TENANT, ids=["resp_settled"])
+    assert turn["_id"] == "resp_settled"
+
+
+async def test_a_chain_whose_last_turn_is_only_logged_is_read_whole_in_order(
+    db: AsyncDatabase, collection: AsyncCollection, log: fresh.LogReads
+):
+    await project_all(collection, lifecycle("resp_first", text="One"))
+    await _logged(log.js, lifecycle("resp_second", text="Two"))
+    ids = ["resp_first", "resp_second", "resp_nowhere"]
+    turns = await fresh.chain_docs(db, log, tenant=TENANT, ids=ids)
+    assert [turn["_id"] for turn in turns] == ["resp_first", "resp_second"]
+    assert turns[1]["response"]["output"] == [assistant_message("resp_second", "Two")]
+    assert await fresh.chain_docs(db, None, tenant=TENANT, ids=ids) == turns[:1]
+
+
+async def test_turns_held_in_memory_are_not_read_again(
+    db: AsyncDatabase, collection: AsyncCollection, log: fresh.LogReads
+):
+    for event in lifecycle("resp_held"):  # projected with a TTL that keeps the 2023 sample alive
+        if (write := projection.write_for(event, ttl_s=LONG_TTL_S)) is not None:
+            await repository.apply(collection, write)
+    await _logged(log.js, lifecycle("resp_logged"))
+    cache, ids = turns.TurnCache(), ["resp_held", "resp_logged"]
+    first = await fresh.chain_docs(db, log, tenant=TENANT, ids=ids, cache=cache)
+    assert [turn["_id"] for turn in first] == ids and len(cache) == 2  # read from MongoDB and the log
+    await collection.delete_many({})  # neither is read again: held, they need not be
+    assert await fresh.chain_docs(db, None, tenant=TENANT, ids=ids, cache=cache) == first
+    assert await fresh.chain_docs(db, None, tenant="someone else", ids=ids, cache=cache) == []

@@ -177,7 +177,14 @@ async def _terminal_or_absent(client: openai.AsyncOpenAI, response_id: str) -> s
 async def test_poison_on_every_subject_ends_failed_or_dead_lettered(stack, js, client, mock_llm):
     base = await client.responses.create(model="m1", input="a turn that will be corrupted")
     with MongoClient(stack.mongo_uri) as mongo:
-        mongo["responses_gateway"]["responses"].update_one({"_id": base.id}, {"$set": {"input_items": [42]}})
+        responses = mongo["responses_gateway"]["responses"]
+        whole = {"_id": base.id, "status": "completed", "input_items": {"$ne": None}}
+
+        async def projected():  # the api answers before the store has written the turn
+            return responses.find_one(whole)
+
+        await _until(projected, "the turn projected")
+        responses.update_one({"_id": base.id}, {"$set": {"input_items": [42]}})
     poisons = _poisons(corrupt_turn=base.id)
 
     async def well_formed() -> tuple[openai.types.responses.Response, float]:

@@ -12,6 +12,8 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from .stacks import until
+
 ROUTED = {"routed-a", "routed-b"}
 # Upstream model -> deployment id (the sticky ones have default ids: name#n in file order).
 STICKY_IDS = {"sticky-a": "sticky#1", "sticky-b": "sticky#2"}
@@ -28,7 +30,13 @@ def upstreams(mock_llm) -> list[str]:
 
 
 def served_by(db: Database, response_id: str) -> str:
-    return db.responses.find_one({"_id": response_id})["served_by"]
+    """The deployment the projection names as the response's server, once the store has written it (the
+    api answers before that, reads the store has not caught up with read the log)."""
+
+    def projected() -> str | None:
+        return (db.responses.find_one({"_id": response_id}) or {}).get("served_by")
+
+    return until(projected, f"{response_id} projected with its server")
 
 
 @pytest.mark.parametrize(

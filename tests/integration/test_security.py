@@ -7,6 +7,7 @@ at DEBUG, is then driven through successes and backend errors that echo the back
 client key, backend key, key hash, NATS password, metrics token, master key or deleted response's text
 is in any event of JetStream, any MongoDB document or any log line."""
 
+import asyncio
 import datetime
 import hashlib
 import ipaddress
@@ -37,7 +38,7 @@ from pymongo import MongoClient
 from deploy.local.processes import Process, free_port, http_ok, tcp_open
 from deploy.local.stack import HOST, Stack, python_env
 from services.api import keys
-from shared import bus
+from shared import bus, subjects
 from shared.config import Settings
 
 NATS_USER, NATS_PASSWORD = "gateway", "nats-pw-" + secrets.token_hex(8)
@@ -365,11 +366,17 @@ def _exercise(stack: Stack, mock_llm) -> str:
 
 
 async def _every_stored_message(stack: Stack, tls: Tls) -> list[bytes]:
-    """Every message of every JetStream stream, headers included."""
+    """Every message of every JetStream stream, headers included, once the store has projected them
+    all (the api answers before it does), so that the documents are all written too."""
     settings = Settings(nats_url=stack.nats_url, **_tls_settings(tls))
     nc = await nats.connect(**bus.connect_options(settings), max_reconnect_attempts=2, connect_timeout=5)
     try:
         js, messages = nc.jetstream(), []
+        for _ in range(600):
+            store = await js.consumer_info(subjects.STREAM, "store")
+            if not (store.num_pending or store.num_ack_pending):
+                break
+            await asyncio.sleep(0.1)
         for info in await js.streams_info():
             if not info.state.messages:
                 continue

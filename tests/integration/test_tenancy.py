@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from .stacks import cli
+from .stacks import cli, until
 
 
 @pytest.fixture
@@ -160,8 +160,11 @@ def test_usage_per_key_counts_requests_errors_and_tokens(stack, admin, mock_llm)
         assert metered.responses.create(model="m1", input="one").status == "completed"
         assert metered.responses.create(model="m1", input="two").status == "failed"
 
-    rows = admin.get("/usage", params={"group_by": "key", "since": "1970-01-01T00:00:00"}).json()["data"]
-    [row] = [r for r in rows if r["key"] == created["id"]]
+    def counted() -> dict | None:  # usage is projected by the store, after the api answered
+        rows = admin.get("/usage", params={"group_by": "key", "since": "1970-01-01T00:00:00"}).json()["data"]
+        return next((r for r in rows if r["key"] == created["id"] and r["requests"] == 2), None)
+
+    row = until(counted, "both requests counted")
     assert (row["requests"], row["errors"]) == (2, 1)
     assert (row["input_tokens"], row["cached_input_tokens"]) == (30, 10)
     assert (row["output_tokens"], row["reasoning_tokens"], row["total_tokens"]) == (12, 4, 42)

@@ -30,7 +30,7 @@ from typing import Any
 import pydantic_core
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ObjectStoreConfig, PubAck, RawStreamMsg, StorageType, StreamConfig
+from nats.js.api import ObjectStoreConfig, PubAck, RawStreamMsg, RePublish, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError, ObjectNotFoundError
 from nats.js.object_store import OBJ_STREAM_TEMPLATE, ObjectStore
 
@@ -244,6 +244,9 @@ async def ensure_stream(js: JetStreamContext, *, replicas: int = 1, retention_s:
         # 0 keeps every event: the log is the audit trail and what a rebuild replays.
         max_age=retention_s,
         duplicate_window=DUPLICATE_WINDOW_S,
+        # What the api follows live: a core NATS copy of each response event sent only once the log
+        # holds it, so no client is told what a dying leader never stored.
+        republish=RePublish(src=subjects.REPUBLISH_SOURCE, dest=subjects.REPUBLISH_DESTINATION),
     )
     try:
         await js.add_stream(config)

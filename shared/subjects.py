@@ -5,7 +5,8 @@ One JetStream stream, ``RESPONSES``, holds the log. Each response has its own su
 ``resp.<response_id>`` (requested, call, state, delta, deleted, cancel), so reading ``resp.<id>.>`` in
 order is that response's whole history; a conversation's are below ``conv.<conversation_id>``. Core NATS
 (not stored) carries what is only a signal or a request answered at once: ``notify.projected.<id>``,
-``health.<service>``, ``backend.*``.
+``health.<service>``, ``backend.*``, and the log's copy of each state event once stored,
+``stored.resp.<id>.state``.
 """
 
 STREAM = "RESPONSES"
@@ -42,6 +43,13 @@ def response_event_subjects(response_id: str) -> tuple[str, str]:
     return f"resp.{response_id}.{_STATE_SUFFIX}", f"resp.{response_id}.{_DELTA_SUFFIX}"
 
 
+def stored_states(response_id: str) -> str:
+    """A response's state events as JetStream republishes them once stored (``REPUBLISH_*``): what
+    an answer that waits for the end follows, so that it never tells a client what the log does not
+    hold."""
+    return f"{_STORED_PREFIX}.resp.{response_id}.{_STATE_SUFFIX}"
+
+
 def carries_response_event(subject: str) -> bool:
     """Whether a subject matched by ``response_events`` holds a client-facing event."""
     return subject.endswith((f".{_STATE_SUFFIX}", f".{_DELTA_SUFFIX}"))
@@ -58,6 +66,13 @@ def conversation_event(conversation_id: str, event_type: str) -> str:
 
 
 ALL_CONVERSATION_EVENTS = "conv.>"
+
+# The log republishes each state event on core NATS once it is stored (and, in a cluster, replicated),
+# under this prefix (``shared/eventlog.ensure_stream``). Deltas are not: a stream shows them as they
+# are published, which is the earliest (see services/api/watch.py).
+_STORED_PREFIX = "stored"
+REPUBLISH_SOURCE = f"resp.*.{_STATE_SUFFIX}"
+REPUBLISH_DESTINATION = f"{_STORED_PREFIX}.resp.{{{{wildcard(1)}}}}.{_STATE_SUFFIX}"
 
 
 # What the store signals on ``projected`` besides a response's status: that it gave up on one of the

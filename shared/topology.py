@@ -69,6 +69,13 @@ ROUTES: tuple[Route, ...] = (
         (Consumer("api", Delivery.WATCH),),
     ),
     Route(
+        "stored.resp.<id>.state",
+        subjects.stored_states("*"),
+        "the log's copy of each state event once stored (the stream's `republish`)",
+        "JetStream",
+        (Consumer("api", Delivery.WATCH),),
+    ),
+    Route(
         "resp.<id>.deleted",
         subjects.ALL_DELETED,
         "`ResponseDeleted`",

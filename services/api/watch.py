@@ -1,14 +1,20 @@
-"""Following one response. Live: the api subscribes (core NATS) to the response's subjects *before*
-it publishes the request, so no event can slip past, and to the store's projected signal, which is
-what makes a response visible to every replica before the api answers. Resumed: an ordered JetStream
-consumer replays the response's logged events and then follows the new ones, on any replica.
+"""Following one response. Live: the api subscribes (core NATS) to the response's events *before* it
+publishes the request, so no event can slip past; and, where it must answer only once the store has
+projected something (a conversation's turn, a deletion), to the store's projected signal. Resumed: an
+ordered JetStream consumer replays the response's logged events and then follows the new ones, on any
+replica.
 
-The live feed is core NATS, which delivers what JetStream may not have stored (a stream leader that
-died before its followers had it), so the api checks a terminal event against the log before it
-tells a client the outcome (``ResponseWatch.logged_terminal``)."""
+Two feeds (``Feed``). A stream follows every event as the worker publishes it, the earliest a token
+can be shown; but NATS delivers a published message even when JetStream did not store it (a stream
+leader that died first), so its terminal event is checked against the log before a client is told
+the outcome (``ResponseWatch.logged_terminal``). An answer that waits for the end follows the log's
+own copies of the state events instead (JetStream republishes each once stored), so its end needs no
+check. A copy can be lost (a leader dying between storing and republishing it): a quiet feed asks
+the log whether it moved on."""
 
 import asyncio
 import contextlib
+import enum
 import json
 from collections.abc import AsyncIterator, Collection
 from typing import Self
@@ -32,6 +38,11 @@ _IDLE_CHECK_S = 1.0
 # The first pause between lookups of a terminal event the log does not hold yet; it doubles, up to
 # the bound of one lookup (a stream without a leader does not answer).
 _LOG_POLL_S = 0.05
+
+
+class Feed(enum.Enum):
+    LIVE = "live"  # every event as published (``subjects.response_events``): what a stream shows
+    STORED = "stored"  # state events once the log holds them (``subjects.stored_states``)
 
 
 class NotStored(GatewayError):
@@ -67,6 +78,7 @@ class ResponseWatch:
         js: JetStreamContext,
         response_id: str,
         *,
+        feed: Feed = Feed.LIVE,
         buffer_msgs: int = DEFAULT_BUFFER_MSGS,
         follows_projection: bool = True,
         awaits_request: bool = False,
@@ -74,8 +86,9 @@ class ResponseWatch:
         """``follows_projection`` False: ``projected`` will not be asked (one subscription fewer).
         ``awaits_request``: the response is new, so ``projected`` waits for its request to be
         projected too."""
+        live = feed is Feed.LIVE
         events = await nc.subscribe(
-            subjects.response_events(response_id),
+            subjects.response_events(response_id) if live else subjects.stored_states(response_id),
             pending_msgs_limit=buffer_msgs,
             pending_bytes_limit=_PENDING_BYTES,
         )
@@ -114,17 +127,23 @@ class ResponseWatch:
                 yield event
 
     async def _log_is_past(self, expected: int) -> bool:
+        last = await self._last_logged()
+        return last is not None and last.sequence_number >= expected
+
+    async def _last_logged(self) -> ResponseStreamed | None:
         try:
-            last = await eventlog.last_response_event(self._js, self._response_id)
+            return await eventlog.last_response_event(self._js, self._response_id)
         except Exception as error:  # the log cannot tell now (a leader election): ask again when idle
             if not retries.is_transient(error):
                 raise
-            return False
-        return last is not None and last.sequence_number >= expected
+            return None
 
     async def terminal(self, *, deadline_s: float) -> ResponseStreamed:
-        """Only the end; the numbers before it may have gaps (a non-stream run logs no deltas)."""
-        async for event in _until_terminal(self._js, self._events, deadline_s):
+        """Only the end (on the live feed, as published: see ``logged_terminal``); the numbers before
+        it may have gaps (a non-stream run logs no deltas)."""
+        async for event in _until_terminal(self._js, self._events, deadline_s, idle_s=_IDLE_CHECK_S):
+            if event is None:  # quiet: the end may be logged with its copy lost
+                event = await self._last_logged()
             if event is not None and event.is_terminal:
                 return event
         raise ResponseTimedOut

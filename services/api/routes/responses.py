@@ -13,7 +13,7 @@ from nats.js.errors import NotFoundError
 from services.api import metrics, planning, sse, translation, validation
 from services.api.deps import CallerDep, Gateway, GatewayDep, TenantDep
 from services.api.planning import Answer
-from services.api.watch import ResponseTimedOut, ResponseWatch, replay
+from services.api.watch import Feed, ResponseTimedOut, ResponseWatch, replay
 from shared import eventlog, mcp_guard, reasoning_blobs, retries, subjects
 from shared.domain import sequence
 from shared.errors import GatewayError, InvalidRequest, NotFound, ServiceUnavailable
@@ -70,6 +70,8 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
         gateway.nc,
         gateway.js,
         response_id,
+        # A stream shows each event as published; the other answers wait for the stored end.
+        feed=Feed.LIVE if plan.answer is Answer.STREAM else Feed.STORED,
         buffer_msgs=buffer,
         follows_projection=awaits,
         awaits_request=awaits,
@@ -89,10 +91,11 @@ async def create_response(request: Request, gateway: GatewayDep, caller: CallerD
                 await _await_projection(gateway, watch, response_id, _ANY_STATUS)
             return JSONResponse(plan.queued)
         try:
-            final = await watch.terminal(deadline_s=deadline)
+            final = await watch.terminal(deadline_s=deadline)  # as logged: the stored feed
         except ResponseTimedOut:
             raise _timed_out(deadline) from None
-        final = await _as_logged(gateway, watch, final, wait_projection=plan.awaits_projection)
+        if plan.awaits_projection:
+            await _await_projection(gateway, watch, response_id, {final.payload["response"]["status"]})
     if final.http_error is not None:  # the backend refused the request itself (context length)
         return JSONResponse({"error": final.http_error["error"]}, status_code=final.http_error["status"])
     return JSONResponse(final.payload["response"])
@@ -134,7 +137,7 @@ async def cancel_response(response_id: str, gateway: GatewayDep, caller: CallerD
         key_id=caller.key_id,
     )
     async with await ResponseWatch.open(
-        gateway.nc, gateway.js, response_id, follows_projection=False
+        gateway.nc, gateway.js, response_id, feed=Feed.STORED, follows_projection=False
     ) as watch:
         await eventlog.append(gateway.js, cancel)
         # Read after subscribing: an end logged before is in the log, one logged after in the feed.
@@ -211,9 +214,10 @@ async def _abandon(gateway: Gateway, queued: ResponseStreamed, response_id: str)
 async def _as_logged(
     gateway: Gateway, watch: ResponseWatch, final: ResponseStreamed, *, wait_projection: bool
 ) -> ResponseStreamed:
-    """The terminal event to answer with, as the log holds it: a client is never told an outcome the
-    log does not end with. The store's projected signal proves it for free (the store reads only the
-    log); else one lookup in the log does."""
+    """The terminal event a stream ends with, as the log holds it: a client is never told an outcome
+    the log does not end with (the live feed delivers what a dying leader never stored). The store's
+    projected signal proves it for free where it is awaited (the store reads only the log); else one
+    lookup in the log does."""
     status = final.payload["response"]["status"]
     if wait_projection and await _await_projection(gateway, watch, final.response_id, {status}):
         return final
@@ -231,13 +235,12 @@ async def _as_logged(
 
 
 async def _ended(gateway: Gateway, watch: ResponseWatch) -> ResponseStreamed | None:
-    """The response's terminal event once the log holds it; None if it did not end in time (the
-    worker running it may have died: the sweeper ends it later)."""
+    """The response's terminal event as logged (``watch`` follows the stored feed); None if it did
+    not end in time (the worker running it may have died: the sweeper ends it later)."""
     try:
-        seen = await watch.terminal(deadline_s=gateway.settings.projection_wait_s)
+        return await watch.terminal(deadline_s=gateway.settings.projection_wait_s)
     except ResponseTimedOut:
         return None
-    return await watch.logged_terminal(seen, wait_s=_LOG_CONFIRM_S)
 
 
 async def _stored(gateway: Gateway, tenant: str, response_id: str) -> dict:

@@ -100,6 +100,16 @@ def test_a_responses_events_are_exactly_its_state_and_deltas():
     assert not any(matches(pattern, s) for s in subjects.response_event_subjects(OTHER))
 
 
+def test_the_stored_copy_of_a_state_event_is_where_the_log_republishes_it():
+    state, delta = subjects.response_event_subjects(RESPONSE)
+    assert matches(subjects.REPUBLISH_SOURCE, state) and not matches(subjects.REPUBLISH_SOURCE, delta)
+    # The destination names the source's one wildcard, the response id.
+    republished = subjects.REPUBLISH_DESTINATION.replace("{{wildcard(1)}}", RESPONSE)
+    assert republished == subjects.stored_states(RESPONSE) and subjects.carries_response_event(republished)
+    # The copies are core NATS only: the log never stores them again.
+    assert not any(matches(pattern, republished) for pattern in subjects.STREAM_SUBJECTS)
+
+
 def test_signals_are_never_stored_in_the_log():
     signals = [subjects.projected(RESPONSE), *(subjects.health(s) for s in subjects.SERVICES)]
     assert len(set(signals)) == len(signals)

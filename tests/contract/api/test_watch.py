@@ -1,0 +1,53 @@
+"""Following a response (services/api/watch.py) on a real nats-server: the live feed shows every event
+as published, the stored feed the state events the log holds (its republished copies), and an end
+whose copy never came is found in the log once the feed goes quiet."""
+
+import pytest
+from nats.js import JetStreamContext
+
+from services.api.watch import Feed, ResponseWatch
+from shared import eventlog, subjects
+
+from ..store.samples import lifecycle
+
+DEADLINE_S = 10.0
+STATES = subjects.STATE_EVENT_TYPES
+
+
+@pytest.fixture
+async def log(js: JetStreamContext) -> JetStreamContext:
+    await eventlog.ensure_stream(js)
+    return js
+
+
+async def _open(js: JetStreamContext, response_id: str, feed: Feed) -> ResponseWatch:
+    return await ResponseWatch.open(js._nc, js, response_id, feed=feed, follows_projection=False)
+
+
+async def test_the_live_feed_shows_every_event_and_the_stored_feed_the_logged_states(log: JetStreamContext):
+    events = lifecycle("resp_fed")
+    copies = await log._nc.subscribe(subjects.stored_states("resp_fed"))
+    async with (
+        await _open(log, "resp_fed", Feed.LIVE) as live,
+        await _open(log, "resp_fed", Feed.STORED) as stored,
+    ):
+        for event in events:
+            await eventlog.append(log, event)
+        shown = [event.type async for event in live.events(deadline_s=DEADLINE_S)]
+        assert shown == [e.type for e in events[1:]]  # every client-facing event, in order
+        end = await stored.terminal(deadline_s=DEADLINE_S)
+    assert end.event_id == events[-1].event_id
+    # The log's copies: its state events alone, each once stored, in order.
+    republished = [await eventlog.decode(log, await copies.next_msg(timeout=DEADLINE_S)) for _ in range(3)]
+    assert [e.event_id for e in republished] == [e.event_id for e in events if e.type in STATES]
+
+
+async def test_an_end_whose_copy_never_came_is_read_from_the_log_once_the_feed_is_quiet(
+    log: JetStreamContext,
+):
+    events = lifecycle("resp_missed")
+    for event in events:  # all logged, their copies gone by before anyone listened
+        await eventlog.append(log, event)
+    async with await _open(log, "resp_missed", Feed.STORED) as stored:
+        found = await stored.terminal(deadline_s=DEADLINE_S)
+    assert found.event_id == events[-1].event_id

@@ -187,5 +187,5 @@ async def connect(
     await eventlog.ensure_stream(js, replicas=replicas, retention_s=settings.event_retention_s)
     await deadletter.ensure_stream(js, replicas=replicas)
     if master is not None:
-        await eventlog.seal_with(js, master, ttl_s=settings.response_ttl_s, replicas=replicas)
+        await eventlog.seal_with(js, master, ttl_s=settings.response_ttl_s, replicas=replicas, follow=True)
     return js

@@ -93,10 +93,14 @@ async def seal_with(
     ttl_s: float,
     replicas: int = 1,
     cache_s: float = 30.0,
+    follow: bool = False,
 ) -> DataKeys:
     """From now on, events appended through ``js`` are sealed and sealed events it reads are opened;
-    data keys expire after ``ttl_s``, with the responses they belong to, and are kept ``replicas`` times."""
+    data keys expire after ``ttl_s``, with the responses they belong to, and are kept ``replicas`` times.
+    ``follow``: learn new keys as they are made (``DataKeys.follow``), as services do."""
     keys = await DataKeys.open(js, master, replicas=replicas, ttl_s=ttl_s, cache_s=cache_s)
+    if follow:
+        await keys.follow()
     _sealers[js] = keys
     return keys
 

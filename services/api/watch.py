@@ -35,6 +35,7 @@ DEFAULT_BUFFER_MSGS = 20_000
 _PENDING_BYTES = 32 * 1024 * 1024
 # How long a quiet live feed waits before asking the log whether it lost something.
 _IDLE_CHECK_S = 1.0
+_LOG_UNAVAILABLE = "The event log is unavailable; retrieve the response later, or retry the request."
 # The first pause between lookups of a terminal event the log does not hold yet; it doubles, up to
 # the bound of one lookup (a stream without a leader does not answer).
 _LOG_POLL_S = 0.05
@@ -197,14 +198,21 @@ class ResponseWatch:
 async def replay(
     js: JetStreamContext, response_id: str, *, after: int, deadline_s: float
 ) -> AsyncIterator[ResponseStreamed]:
-    """The logged events of one response after sequence number ``after``, then the live ones."""
-    sub = await js.subscribe(
-        subjects.response_events(response_id),
-        stream=subjects.STREAM,
-        ordered_consumer=True,
-        deliver_policy=DeliverPolicy.ALL,
-        pending_msgs_limit=DEFAULT_BUFFER_MSGS,
-        pending_bytes_limit=_PENDING_BYTES,
+    """The logged events of one response after sequence number ``after``, then the live ones. The
+    reader is made through a leader election like an append (a live feed that lost events turns to the
+    log just when a node went away), then ``ServiceUnavailable``: an ``error`` event, never a stream
+    cut off."""
+    sub = await retries.retrying(
+        lambda _: js.subscribe(
+            subjects.response_events(response_id),
+            stream=subjects.STREAM,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+            pending_msgs_limit=DEFAULT_BUFFER_MSGS,
+            pending_bytes_limit=_PENDING_BYTES,
+        ),
+        what=f"reading {response_id} from the log",
+        unavailable=_LOG_UNAVAILABLE,
     )
     try:
         async for event in _until_terminal(js, sub, deadline_s):

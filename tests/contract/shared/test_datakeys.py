@@ -2,6 +2,7 @@
 wrapped, read back by any process holding the master key, and once destroyed never comes back, not as
 itself and not as a successor; a tenant's keys are destroyed together."""
 
+import asyncio
 import json
 import os
 import uuid
@@ -111,3 +112,38 @@ def test_tenant_digests_are_stable_key_safe_and_distinct():
     assert digest == datakeys.tenant_digest("team a/with.dots*")
     assert digest.isalnum() and len(digest) == 24
     assert digest != datakeys.tenant_digest("team b")
+
+
+class _NoLookups:
+    """A bucket that must not be read: a following process learns keys as they are stored."""
+
+    def __init__(self, kv) -> None:
+        self._kv = kv
+
+    async def get(self, name: str):
+        raise AssertionError(f"{name} was looked up")
+
+    def __getattr__(self, name: str):
+        return getattr(self._kv, name)
+
+
+async def _until(check, what: str):
+    for _ in range(100):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_a_following_process_learns_new_keys_and_forgets_destroyed_ones(js: JetStreamContext):
+    maker = await _keys(js)
+    follower = await DataKeys.open(js, MASTER, replicas=1, ttl_s=3600, cache_s=60)
+    await follower.follow()
+    follower._kv = _NoLookups(follower._kv)  # what it opens, it must have learned
+    response = _response()
+    key = await maker.create("team-a", response)
+    await _until(lambda: response in follower._cache, "the follower learned the key")
+    assert await follower.get("team-a", response) == key
+
+    await maker.destroy("team-a", response)
+    await _until(lambda: response not in follower._cache, "the follower forgot the destroyed key")

@@ -77,9 +77,7 @@ class _Untouchable:
         raise AssertionError(f"the log was read ({name}) for a settled document")
 
 
-async def test_a_settled_document_costs_no_lookup_in_the_log(
-    db: AsyncDatabase, collection: AsyncCollection
-):
+async def test_a_settled_document_costs_no_lookup_in_the_log(db: AsyncDatabase, collection: AsyncCollection):
     await project_all(collection, lifecycle("resp_settled"))
     untouchable = fresh.LogReads(_Untouchable(), LONG_TTL_S)  # type: ignore[arg-type]
     doc = await fresh.response_doc(db, untouchable, tenant=TENANT, response_id="resp_settled")

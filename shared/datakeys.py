@@ -6,11 +6,11 @@ existed, who made and deleted it and when, without what it said. Keys are named
 ``<tenant digest>.<response id>`` so a tenant's keys can be destroyed together.
 
 Each process caches the keys it uses until ``cache_s`` after their last use (the api seals and reads
-back a whole response; the worker seals every event of it). A service also follows the bucket
-(``follow``): it learns each new key as it is stored, before the response's first event reaches it,
-so no lookup is on a response's path; and it forgets a destroyed key at once. A process that does not
-follow (a tool), or a destruction it missed (a reconnect, a whole tenant's purge), may still open
-content with a cached key for ``cache_s``; every stored copy is gone at once.
+back a whole response; the worker seals every event of it), so a destroyed key may still open content
+in a process that was serving its response for that long; every stored copy is gone at once. That is
+what lets the api still open the end of a ``store: false`` response, whose key the store destroys as
+soon as that end is logged. A service also follows the bucket (``follow``): it learns each new key as
+it is stored, before the response's first event reaches it, so no lookup is on a response's path.
 """
 
 import hashlib
@@ -81,16 +81,16 @@ class DataKeys:
         return cls(js, kv, master, cache_s=cache_s)
 
     async def follow(self) -> None:
-        """Learn each key as the bucket stores it, and forget each destroyed one, from now on."""
+        """Learn each key as the bucket stores it, from now on. A destruction is not followed: a
+        process serving the response keeps its key for ``cache_s`` (see above)."""
         await self._js.subscribe(
             f"$KV.{BUCKET}.>", ordered_consumer=True, deliver_policy=DeliverPolicy.NEW, cb=self._learn
         )
 
     async def _learn(self, msg: Msg) -> None:
-        response_id = msg.subject.rsplit(".", 1)[-1]
         if (msg.headers or {}).get(KV_OP) in (KV_DEL, KV_PURGE):
-            self._cache.pop(response_id, None)
             return
+        response_id = msg.subject.rsplit(".", 1)[-1]
         try:
             key = sealing.unwrap(self._master, json.loads(msg.data), response_id=response_id)
         except Exception:  # one this process cannot open: looked up when needed, failing as it would

@@ -35,6 +35,7 @@ DEFAULT_BUFFER_MSGS = 20_000
 _PENDING_BYTES = 32 * 1024 * 1024
 # How long a quiet live feed waits before asking the log whether it lost something.
 _IDLE_CHECK_S = 1.0
+_MAX_IDLE_CHECK_S = 8.0
 _LOG_UNAVAILABLE = "The event log is unavailable; retrieve the response later, or retry the request."
 # The first pause between lookups of a terminal event the log does not hold yet; it doubles, up to
 # the bound of one lookup (a stream without a leader does not answer).
@@ -226,20 +227,24 @@ async def replay(
 async def _until_terminal(
     js: JetStreamContext, sub: Subscription, deadline_s: float, *, idle_s: float | None = None
 ) -> AsyncIterator[ResponseStreamed | None]:
-    """The subscription's client-facing events to the terminal one; None after each ``idle_s`` of
-    silence, when given."""
+    """The subscription's client-facing events to the terminal one; None after a silence of
+    ``idle_s``, when given, and then after silences twice as long each, up to ``_MAX_IDLE_CHECK_S``:
+    a model that thinks for minutes must not have every waiting request ask the log each second."""
     loop = asyncio.get_running_loop()
     until = loop.time() + deadline_s
+    quiet_s = idle_s
     while True:
         left = until - loop.time()
         if left <= 0:
             raise ResponseTimedOut
         try:
-            msg = await sub.next_msg(timeout=min(left, idle_s or left))
+            msg = await sub.next_msg(timeout=min(left, quiet_s or left))
         except TimeoutError:
-            if idle_s is not None and loop.time() < until:
+            if quiet_s is not None and loop.time() < until:
+                quiet_s = min(quiet_s * 2, _MAX_IDLE_CHECK_S)
                 yield None
             continue
+        quiet_s = idle_s
         if not subjects.carries_response_event(msg.subject):
             continue  # the request, chat-call and cancel events share the wildcard: not worth parsing
         event = await eventlog.decode(js, msg)  # a large one is a claim check

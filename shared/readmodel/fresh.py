@@ -79,9 +79,14 @@ async def chain_docs(
 
 async def caught_up(log: LogReads, doc: Doc | None, *, tenant: str, response_id: str) -> Doc | None:
     """``doc`` (the projection's, or None) with the response's logged request, last state and deletion
-    folded over it."""
+    folded over it; the request only if the projection lacks it, and the deletion only if there is no
+    document (a deletion is answered once projected), so a running response costs one lookup."""
     state, _ = subjects.response_event_subjects(response_id)
-    names = (subjects.requested(response_id), state, subjects.deleted(response_id))
+    names = [state]
+    if doc is None or "input_items" not in doc:
+        names.insert(0, subjects.requested(response_id))
+    if doc is None:
+        names.append(subjects.deleted(response_id))
     raws = await asyncio.gather(*(eventlog.last_message(log.js, name) for name in names))
     for raw in raws:
         if raw is None:

@@ -26,6 +26,13 @@ async def log(js: JetStreamContext) -> fresh.LogReads:
     return fresh.LogReads(js, LONG_TTL_S)
 
 
+async def _projected(collection: AsyncCollection, events) -> None:
+    """As the store writes them, with the TTL the reads use."""
+    for event in events:
+        if (write := projection.write_for(event, ttl_s=LONG_TTL_S)) is not None:
+            await repository.apply(collection, write)
+
+
 async def _logged(js: JetStreamContext, events) -> None:
     for event in events:
         await eventlog.append(js, event)
@@ -47,7 +54,7 @@ async def test_an_unfinished_projection_is_caught_up_with_the_logged_end(
     db: AsyncDatabase, collection: AsyncCollection, log: fresh.LogReads
 ):
     events = lifecycle("resp_behind")
-    await project_all(collection, events[:2])  # the store has the request and the opening only
+    await _projected(collection, events[:2])  # the store has the request and the opening only
     await _logged(log.js, events)
     projected = await fresh.response_doc(db, None, tenant=TENANT, response_id="resp_behind")
     assert projected is not None and projected["status"] == "in_progress"
@@ -101,9 +108,7 @@ async def test_a_chain_whose_last_turn_is_only_logged_is_read_whole_in_order(
 async def test_turns_held_in_memory_are_not_read_again(
     db: AsyncDatabase, collection: AsyncCollection, log: fresh.LogReads
 ):
-    for event in lifecycle("resp_held"):  # projected with a TTL that keeps the 2023 sample alive
-        if (write := projection.write_for(event, ttl_s=LONG_TTL_S)) is not None:
-            await repository.apply(collection, write)
+    await _projected(collection, lifecycle("resp_held"))
     await _logged(log.js, lifecycle("resp_logged"))
     cache, ids = turns.TurnCache(), ["resp_held", "resp_logged"]
     first = await fresh.chain_docs(db, log, tenant=TENANT, ids=ids, cache=cache)

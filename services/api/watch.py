@@ -130,7 +130,10 @@ class ResponseWatch:
 
     async def _log_is_past(self, expected: int) -> bool:
         last = await self._last_logged()
-        return last is not None and last.sequence_number >= expected
+        # The event that ended the silence can reach the log while the lookup runs, and its live copy
+        # the queue just before the lookup's answer: then nothing was lost. Turning to the log for it
+        # would cost a JetStream consumer per quiet stream (a model pausing between tokens).
+        return last is not None and last.sequence_number >= expected and not self._events.pending_msgs
 
     async def _last_logged(self) -> ResponseStreamed | None:
         try:
@@ -227,12 +230,15 @@ async def replay(
 async def _until_terminal(
     js: JetStreamContext, sub: Subscription, deadline_s: float, *, idle_s: float | None = None
 ) -> AsyncIterator[ResponseStreamed | None]:
-    """The subscription's client-facing events to the terminal one; None after a silence of
-    ``idle_s``, when given, and then after silences twice as long each, up to ``_MAX_IDLE_CHECK_S``:
-    a model that thinks for minutes must not have every waiting request ask the log each second."""
+    """The subscription's client-facing events to the terminal one; None after a silence, when
+    ``idle_s`` is given: a silence of ``idle_s``, or of twice the last gap between messages when that
+    is longer, and then of twice as long each time, up to ``_MAX_IDLE_CHECK_S``. A model that thinks
+    for minutes, or spaces its tokens seconds apart, must not have every waiting request ask the log
+    at each pause."""
     loop = asyncio.get_running_loop()
     until = loop.time() + deadline_s
     quiet_s = idle_s
+    last_at = loop.time()
     while True:
         left = until - loop.time()
         if left <= 0:
@@ -244,7 +250,9 @@ async def _until_terminal(
                 quiet_s = min(quiet_s * 2, _MAX_IDLE_CHECK_S)
                 yield None
             continue
-        quiet_s = idle_s
+        if idle_s is not None:
+            now = loop.time()
+            quiet_s, last_at = min(max(idle_s, 2 * (now - last_at)), _MAX_IDLE_CHECK_S), now
         if not subjects.carries_response_event(msg.subject):
             continue  # the request, chat-call and cancel events share the wildcard: not worth parsing
         event = await eventlog.decode(js, msg)  # a large one is a claim check

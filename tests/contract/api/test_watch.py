@@ -2,6 +2,8 @@
 as published, the stored feed the state events the log holds (its republished copies), and an end
 whose copy never came is found in the log once the feed goes quiet."""
 
+import asyncio
+
 import pytest
 from nats.js import JetStreamContext
 
@@ -51,3 +53,21 @@ async def test_an_end_whose_copy_never_came_is_read_from_the_log_once_the_feed_i
     async with await _open(log, "resp_missed", Feed.STORED) as stored:
         found = await stored.terminal(deadline_s=DEADLINE_S)
     assert found.event_id == events[-1].event_id
+
+
+async def test_a_quiet_feed_whose_next_event_is_queued_is_not_taken_for_one_that_lost_it(
+    log: JetStreamContext,
+):
+    """The event ending a silence can reach the log while the idle check looks it up, its live copy
+    sitting in the queue: turning to the log then would cost a JetStream consumer per paused stream."""
+    first = lifecycle("resp_paused")[1]
+    async with await _open(log, "resp_paused", Feed.LIVE) as live:
+        await eventlog.append(log, first)
+        queued = live._events
+        for _ in range(100):  # the live copy precedes the append's ack on the connection; bounded anyway
+            if queued.pending_msgs:
+                break
+            await asyncio.sleep(0.01)
+        assert not await live._log_is_past(first.sequence_number)
+        await queued.next_msg(timeout=DEADLINE_S)  # now the copy is gone: a loss, as the log shows
+        assert await live._log_is_past(first.sequence_number)

@@ -35,7 +35,9 @@ class Gateway:
         return None if self.js is None else LogReads(self.js, self.settings.response_ttl_s)
 
 
-def get_gateway(request: Request) -> Gateway:
+# The dependencies are all ``async def``, even where nothing is awaited: FastAPI runs a plain ``def``
+# dependency in its thread pool: a thread hop, and a GIL handover, on every request (bench/README.md).
+async def get_gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
@@ -46,11 +48,11 @@ async def get_caller(
     return await gateway.keys.caller(authorization)
 
 
-def get_tenant(caller: Annotated[Caller, Depends(get_caller)]) -> str:
+async def get_tenant(caller: Annotated[Caller, Depends(get_caller)]) -> str:
     return caller.tenant
 
 
-def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+async def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
     if not caller.admin:
         raise PermissionDenied("This operation needs an admin key.")
     return caller

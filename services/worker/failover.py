@@ -6,6 +6,7 @@ has been yielded the answer is that deployment's, and its failure is the caller'
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -17,23 +18,44 @@ from shared.domain import routing
 from shared.errors import BackendUnavailable
 
 
-class Attempt:
-    """``deployment`` is the one trying (after the end: the one that served, or was tried last);
-    ``usage`` the chat usage of a finished answer."""
+@dataclass(frozen=True)
+class Backends:
+    """The deployments and the HTTP client that reaches them: every backend call needs both, so they
+    travel as one thing from the composition root to a run and a one-shot call."""
 
-    def __init__(
+    pool: Pool
+    client: httpx.AsyncClient
+
+    def attempt(
         self,
-        pool: Pool,
-        client: httpx.AsyncClient,
         *,
         model: str,
         chat: dict[str, Any],
         affinity: str | None = None,
         truncate: bool = False,
         vendor_fields: list[str] | tuple[str, ...] = (),
+    ) -> "Attempt":
+        """A chat call to ``model``, not started until its ``chunks`` are read."""
+        return Attempt(
+            self, model=model, chat=chat, affinity=affinity, truncate=truncate, vendor_fields=vendor_fields
+        )
+
+
+class Attempt:
+    """``deployment`` is the one trying (after the end: the one that served, or was tried last);
+    ``usage`` the chat usage of a finished answer."""
+
+    def __init__(
+        self,
+        backends: Backends,
+        *,
+        model: str,
+        chat: dict[str, Any],
+        affinity: str | None,
+        truncate: bool,
+        vendor_fields: list[str] | tuple[str, ...],
     ) -> None:
-        self._pool = pool
-        self._client = client
+        self._backends = backends
         self._model = model
         self._chat = chat
         self._affinity = affinity
@@ -43,7 +65,7 @@ class Attempt:
         self.usage: dict[str, Any] | None = None
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
-        pool = self._pool
+        pool = self._backends.pool
         planned = pool.plan(self._model, affinity=self._affinity)
         deployment, tries = planned[0], 0
         while True:
@@ -55,7 +77,7 @@ class Attempt:
                 body = routing.body_for(
                     self._chat, deployment, vendor_fields=self._vendor_fields, truncate=self._truncate
                 )
-                async for last in chatclient.stream_chat(self._client, deployment, body):
+                async for last in chatclient.stream_chat(self._backends.client, deployment, body):
                     yield last
             except BackendUnavailable as error:
                 pool.failed(deployment, error.reason)

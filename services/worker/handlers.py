@@ -14,14 +14,13 @@ import logging
 import time
 from collections.abc import Mapping
 
-import httpx
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
 
 from services.worker import toolsteps
 from services.worker.builtin.base import Executor
-from services.worker.deployments import Pool
+from services.worker.failover import Backends
 from services.worker.ledger import Superseded
 from services.worker.logged import JetStreamLog, Position
 from services.worker.oneshots import OneShots
@@ -50,18 +49,16 @@ async def register(
     *,
     js: JetStreamContext,
     settings: Settings,
-    pool: Pool,
-    client: httpx.AsyncClient,
+    backends: Backends,
     master: MasterKeys,
-    concurrency: int,
-    ack_wait_s: float,
     executors: Mapping[str, Executor] | None = None,
     max_steps: int = 8,
 ) -> None:
-    """``ack_wait_s`` bounds how long a call whose worker died waits before another replica takes it.
-    Call before the broker starts: an existing durable consumer is brought up to this configuration
-    (FastStream binds to an existing one as it is), and calls whose deliveries all timed out are
-    watched for, to end their responses failed."""
+    """``settings.worker_ack_wait_s`` bounds how long a call whose worker died waits before another
+    replica takes it. Call before the broker starts: an existing durable consumer is brought up to this
+    configuration (FastStream binds to an existing one as it is), and calls whose deliveries all timed
+    out are watched for, to end their responses failed."""
+    concurrency, ack_wait_s = settings.worker_concurrency, settings.worker_ack_wait_s
     config = ConsumerConfig(
         ack_wait=ack_wait_s,
         backoff=ack_waits(ack_wait_s, consumers.REDELIVERY.max_deliver),
@@ -75,15 +72,14 @@ async def register(
         log=JetStreamLog(js),
         js=js,
         settings=settings,
-        pool=pool,
-        client=client,
+        backends=backends,
         master=master,
         heartbeat_s=min(ack_wait_s / 3, _MAX_HEARTBEAT_S),
         executors=executors or {},
         max_steps=max_steps,
     )
 
-    oneshots = OneShots(pool, client)
+    oneshots = OneShots(backends)
 
     async def on_cancel(request: ResponseCancelRequested) -> None:
         calls.cancel(request.response_id)
@@ -118,8 +114,7 @@ class ChatCalls:
         log: JetStreamLog,
         js: JetStreamContext,
         settings: Settings,
-        pool: Pool,
-        client: httpx.AsyncClient,
+        backends: Backends,
         master: MasterKeys,
         heartbeat_s: float,
         executors: Mapping[str, Executor],
@@ -131,8 +126,7 @@ class ChatCalls:
         self._master = master
         self._js = js
         self._settings = settings
-        self._pool = pool
-        self._client = client
+        self._backends = backends
         self._heartbeat_s = heartbeat_s
         self._runs: dict[str, Run | ToolStep] = {}
 
@@ -194,8 +188,7 @@ class ChatCalls:
                 )
             else:
                 await run.execute(
-                    pool=self._pool,
-                    client=self._client,
+                    backends=self._backends,
                     log=self._log,
                     deadline_s=self._loop_deadline_s(run.call),
                     after=after,

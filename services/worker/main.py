@@ -6,6 +6,7 @@ from faststream import FastStream
 
 from services.worker import builtin, handlers, metrics
 from services.worker.deployments import Pool
+from services.worker.failover import Backends
 from services.worker.logged import JetStreamLog
 from shared import bus, chatclient, logs
 from shared.config import Settings, check_backend_keys, master_keys
@@ -28,11 +29,8 @@ async def main() -> None:
         broker,
         js=js,
         settings=settings,
-        pool=Pool(config),
-        client=client,
+        backends=Backends(Pool(config), client),
         master=master,
-        concurrency=settings.worker_concurrency,
-        ack_wait_s=settings.worker_ack_wait_s,
         executors=executors,
         max_steps=config.tools.max_steps,
     )

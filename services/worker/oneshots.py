@@ -5,10 +5,7 @@ api's timeout."""
 
 import logging
 
-import httpx
-
-from services.worker import failover
-from services.worker.deployments import Pool
+from services.worker.failover import Backends
 from shared import chatclient
 from shared.backend_calls import Completed, CompletionRequested, Refused, TokenCountRequested, TokensCounted
 from shared.domain import routing, stream, tokens
@@ -18,15 +15,12 @@ log = logging.getLogger(__name__)
 
 
 class OneShots:
-    def __init__(self, pool: Pool, client: httpx.AsyncClient) -> None:
-        self._pool = pool
-        self._client = client
+    def __init__(self, backends: Backends) -> None:
+        self._backends = backends
 
     async def complete(self, request: CompletionRequested) -> Completed:
         """The Response object the backend's whole answer folds into."""
-        attempt = failover.Attempt(
-            self._pool,
-            self._client,
+        attempt = self._backends.attempt(
             model=request.model,
             chat=request.chat,
             truncate=request.truncate,
@@ -48,9 +42,9 @@ class OneShots:
         """The input tokens of the chat as the first deployment of the plan would get it: counted by its
         tokenizer where it names one (and that answers), else estimated."""
         try:
-            deployment = self._pool.plan(request.model, affinity=None)[0]
+            deployment = self._backends.pool.plan(request.model, affinity=None)[0]
         except GatewayError as error:
             return TokensCounted(refused=Refused.of(error))
         chat = routing.fitted(request.chat, deployment, truncate=request.truncate)
-        counted = await chatclient.tokenize(self._client, deployment, chat)
+        counted = await chatclient.tokenize(self._backends.client, deployment, chat)
         return TokensCounted(input_tokens=tokens.estimate_chat(chat) if counted is None else counted)

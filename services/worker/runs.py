@@ -11,9 +11,8 @@ import enum
 import logging
 from typing import Any, Protocol
 
-import httpx
-
-from services.worker import deployments, failover, toolsteps
+from services.worker import toolsteps
+from services.worker.failover import Backends
 from services.worker.ledger import PATIENCE, Ledger, Patience, Superseded
 from services.worker.logged import Position
 from services.worker.outbox import Outbox
@@ -59,8 +58,7 @@ class Run:
     async def execute(
         self,
         *,
-        pool: deployments.Pool,
-        client: httpx.AsyncClient,
+        backends: Backends,
         log: Log,
         deadline_s: float,
         after: int | None = None,
@@ -78,7 +76,7 @@ class Run:
         )
         # The backend is called while the opening events are logged, for the time to first token;
         # unless the run was cancelled before it began (a cancel logged while it was queued).
-        reader = asyncio.create_task(self._read(client, pool)) if self._items.empty() else None
+        reader = asyncio.create_task(self._read(backends)) if self._items.empty() else None
         deadline = asyncio.get_running_loop().call_later(deadline_s, self._items.put_nowait, Stop.DEADLINE)
         try:
             await emit(opening)
@@ -129,13 +127,11 @@ class Run:
             payload, response_id=call.response_id, tenant=call.tenant, http_error=http_error, **served
         )
 
-    async def _read(self, client: httpx.AsyncClient, pool: deployments.Pool) -> None:
+    async def _read(self, backends: Backends) -> None:
         """Queue the chunks of the deployment that answers (``failover.Attempt``); once a chunk is
         queued the answer is that deployment's, and its failure ends the response failed."""
         call = self.call
-        attempt = failover.Attempt(
-            pool,
-            client,
+        attempt = backends.attempt(
             model=call.model,
             chat=call.chat,
             affinity=call.affinity,

@@ -94,12 +94,13 @@ async def test_the_handlers_get_the_pool_the_client_and_the_settings_of_the_envi
     assert options["master"] is not None  # the log is sealed
     ((given, wiring),) = registered
     assert given is broker and wiring["js"] is js
-    assert (wiring["concurrency"], wiring["ack_wait_s"]) == (12, 9.5)
     assert environment.logging == [("worker", "DEBUG")]
     assert wiring["settings"] is options["settings"]
-    assert [d.model for d in wiring["pool"].config.models] == ["up", "up-2"]
-    assert isinstance(wiring["client"], httpx.AsyncClient)
-    assert wiring["client"].is_closed  # given back once the service stops
+    assert (wiring["settings"].worker_concurrency, wiring["settings"].worker_ack_wait_s) == (12, 9.5)
+    backends = wiring["backends"]
+    assert [d.model for d in backends.pool.config.models] == ["up", "up-2"]
+    assert isinstance(backends.client, httpx.AsyncClient)
+    assert backends.client.is_closed  # given back once the service stops
     assert App.ran[-1] is broker
 
 

@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from services.worker import failover
 from services.worker.deployments import Pool
+from services.worker.failover import Backends
 from services.worker.oneshots import OneShots
 from shared.backend_calls import CompletionRequested, TokenCountRequested
 from shared.config import GatewayConfig
@@ -42,7 +42,7 @@ TURNS = [{"role": "user", "content": f"turn {i} " + "x" * 40} for i in range(4)]
 
 async def test_a_failed_try_goes_to_the_next_deployment_with_the_chat_fitted_to_it():
     client, seen = backend(overloaded, answer("ok"))
-    attempt = failover.Attempt(Pool(CONFIG), client, model="m", chat={"messages": TURNS}, truncate=True)
+    attempt = Backends(Pool(CONFIG), client).attempt(model="m", chat={"messages": TURNS}, truncate=True)
     chunks = [chunk async for chunk in attempt.chunks()]
     assert [r.url.host for r in seen] == ["wide", "narrow"]
     assert json.loads(seen[0].content)["messages"] == TURNS
@@ -53,7 +53,7 @@ async def test_a_failed_try_goes_to_the_next_deployment_with_the_chat_fitted_to_
 
 async def test_refusals_come_back_as_replies_with_their_http_answer():
     client, _ = backend(lambda _: httpx.Response(400, json={"error": {"message": "maximum context length"}}))
-    shots = OneShots(Pool(CONFIG), client)
+    shots = OneShots(Backends(Pool(CONFIG), client))
     done = await shots.complete(
         CompletionRequested(model="m", chat={"messages": TURNS}, response_id="resp_1")
     )
@@ -69,7 +69,7 @@ async def test_a_count_uses_the_tokenizer_of_the_deployment_it_would_route_to(re
     client, seen = backend(lambda _: httpx.Response(200, json=reply))
     pool = Pool(CONFIG.model_copy(update={"cooldown": CONFIG.cooldown.model_copy(update={"failures": 1})}))
     pool.failed(CONFIG.models[0], "503")
-    counted = await OneShots(pool, client).count(
+    counted = await OneShots(Backends(pool, client)).count(
         TokenCountRequested(model="m", chat={"messages": TURNS}, truncate=True)
     )
     [tokenize] = seen

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from services.worker.deployments import Pool
+from services.worker.failover import Backends
 from services.worker.oneshots import OneShots
 from shared.backend_calls import CompletionRequested, TokenCountRequested
 from shared.config import GatewayConfig
@@ -39,7 +40,7 @@ TURNS = [{"role": "user", "content": f"turn {i} " + "x" * 40} for i in range(4)]
 
 def _shots(*answers) -> tuple[OneShots, list[httpx.Request]]:
     client, seen = backend(*answers)
-    return OneShots(Pool(CONFIG), client), seen
+    return OneShots(Backends(Pool(CONFIG), client)), seen
 
 
 async def _count(shots: OneShots, model: str, chat: dict = CHAT, *, truncate: bool = False) -> int:

@@ -12,6 +12,7 @@ from nats.js.api import PubAck
 
 from services.worker import logged
 from services.worker.deployments import Pool
+from services.worker.failover import Backends
 from services.worker.ledger import EventsNotLogged, Patience, Superseded
 from services.worker.runs import Run
 from shared import subjects
@@ -147,9 +148,8 @@ def overloaded(_: httpx.Request) -> httpx.Response:
 
 
 async def execute(run: Run, log: MemoryLog, client: httpx.AsyncClient, **extra) -> None:
-    done = run.execute(
-        pool=Pool(CONFIG), client=client, log=log, deadline_s=BOUND_S, patience=PATIENCE, **extra
-    )
+    backends = Backends(Pool(CONFIG), client)
+    done = run.execute(backends=backends, log=log, deadline_s=BOUND_S, patience=PATIENCE, **extra)
     await asyncio.wait_for(done, BOUND_S)
 
 

@@ -144,10 +144,11 @@ class ResponseWatch:
             return None
 
     async def terminal(self, *, deadline_s: float) -> ResponseStreamed:
-        """Only the end (on the live feed, as published: see ``logged_terminal``); the numbers before
-        it may have gaps (a non-stream run logs no deltas)."""
+        """Only the end; the numbers before it may have gaps (a non-stream run logs no deltas). On the
+        stored feed, as its callers open it, the end is as logged; a quiet feed asks the log, whose end
+        may have come with its copy lost."""
         async for event in _until_terminal(self._js, self._events, deadline_s, idle_s=_IDLE_CHECK_S):
-            if event is None:  # quiet: the end may be logged with its copy lost
+            if event is None:
                 event = await self._last_logged()
             if event is not None and event.is_terminal:
                 return event

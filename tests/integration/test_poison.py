@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import nats
 import openai
@@ -25,6 +26,7 @@ from services.translator import handlers as translator
 from shared import deadletter, subjects
 from shared.events import ChatCallRequested, ResponseRequested
 from shared.request_model import ResponseCreateRequest
+from tests.eventually import eventually
 from tests.exhausted_deliveries import exhaust_deliveries
 
 from .stacks import module_stack, one_model
@@ -35,6 +37,7 @@ MAX_DELIVER = translator.REDELIVERY.max_deliver
 DURABLES = ("translator", "worker", "store")
 LOG_GROWTH_LIMIT = 100_000
 WAIT_S = 90.0  # a bound on waiting for the pipeline to settle, not a timing assertion
+_until = partial(eventually, within_s=WAIT_S, every_s=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -156,14 +159,6 @@ async def _letters(js: JetStreamContext) -> list[deadletter.Letter]:
         return [letter async for letter in deadletter.letters(js)]
     except NotFoundError:
         return []
-
-
-async def _until(check, what: str):
-    for _ in range(int(WAIT_S / 0.2)):
-        if result := await check():
-            return result
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"never: {what}")
 
 
 async def _terminal_or_absent(client: openai.AsyncOpenAI, response_id: str) -> str | None:

@@ -2,13 +2,12 @@
 as published, the stored feed the state events the log holds (its republished copies), and an end
 whose copy never came is found in the log once the feed goes quiet."""
 
-import asyncio
-
 import pytest
 from nats.js import JetStreamContext
 
 from services.api.watch import Feed, ResponseWatch
 from shared import eventlog, subjects
+from tests.eventually import eventually
 
 from ..store.samples import lifecycle
 
@@ -64,10 +63,8 @@ async def test_a_quiet_feed_whose_next_event_is_queued_is_not_taken_for_one_that
     async with await _open(log, "resp_paused", Feed.LIVE) as live:
         await eventlog.append(log, first)
         queued = live._events
-        for _ in range(100):  # the live copy precedes the append's ack on the connection; bounded anyway
-            if queued.pending_msgs:
-                break
-            await asyncio.sleep(0.01)
+        # The live copy precedes the append's ack on the connection; waited for all the same.
+        await eventually(lambda: queued.pending_msgs, "the live copy is queued")
         assert not await live._log_is_past(first.sequence_number)
         await queued.next_msg(timeout=DEADLINE_S)  # now the copy is gone: a loss, as the log shows
         assert await live._log_is_past(first.sequence_number)

@@ -2,7 +2,6 @@
 wrapped, read back by any process holding the master key, and once destroyed never comes back, not as
 itself and not as a successor; a tenant's keys are destroyed together."""
 
-import asyncio
 import json
 import os
 import uuid
@@ -12,6 +11,7 @@ from nats.js import JetStreamContext
 
 from shared import datakeys, sealing
 from shared.datakeys import DataKeys, KeyDestroyed
+from tests.eventually import eventually
 
 MASTER = sealing.MasterKeys(os.urandom(32))
 
@@ -127,14 +127,6 @@ class _NoLookups:
         return getattr(self._kv, name)
 
 
-async def _until(check, what: str):
-    for _ in range(100):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
-
-
 async def test_a_following_process_learns_new_keys_without_a_lookup(js: JetStreamContext):
     maker = await _keys(js)
     follower = await DataKeys.open(js, MASTER, replicas=1, ttl_s=3600, cache_s=60)
@@ -142,12 +134,12 @@ async def test_a_following_process_learns_new_keys_without_a_lookup(js: JetStrea
     follower._kv = _NoLookups(follower._kv)  # what it opens, it must have learned
     response = _response()
     key = await maker.create("team-a", response)
-    await _until(lambda: response in follower._cache, "the follower learned the key")
+    await eventually(lambda: response in follower._cache, "the follower learned the key")
     assert await follower.get("team-a", response) == key
 
     # A destruction is not followed: a process still serving the response (the api reading the end
     # of a `store: false` one, destroyed as it is logged) keeps its key for its cache's while.
     await maker.destroy("team-a", response)
     await maker.create("team-a", other := _response())
-    await _until(lambda: other in follower._cache, "the follower learned the next key")
+    await eventually(lambda: other in follower._cache, "the follower learned the next key")
     assert await follower.get("team-a", response) == key

@@ -10,8 +10,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import eventlog
-from shared.domain import projection
-from shared.readmodel import fresh, repository, turns
+from shared.readmodel import fresh, turns
 
 from ..store.samples import TENANT, assistant_message, deleted, lifecycle
 from ..store.test_queries import OTHER_TENANT, project_all
@@ -24,13 +23,6 @@ LONG_TTL_S = 10**9
 async def log(js: JetStreamContext) -> fresh.LogReads:
     await eventlog.ensure_stream(js)
     return fresh.LogReads(js, LONG_TTL_S)
-
-
-async def _projected(collection: AsyncCollection, events) -> None:
-    """As the store writes them, with the TTL the reads use."""
-    for event in events:
-        if (write := projection.write_for(event, ttl_s=LONG_TTL_S)) is not None:
-            await repository.apply(collection, write)
 
 
 async def _logged(js: JetStreamContext, events) -> None:
@@ -54,7 +46,8 @@ async def test_an_unfinished_projection_is_caught_up_with_the_logged_end(
     db: AsyncDatabase, collection: AsyncCollection, log: fresh.LogReads
 ):
     events = lifecycle("resp_behind")
-    await _projected(collection, events[:2])  # the store has the request and the opening only
+    # The store has the request and the opening only.
+    await project_all(collection, events[:2], ttl_s=LONG_TTL_S)
     await _logged(log.js, events)
     projected = await fresh.response_doc(db, None, tenant=TENANT, response_id="resp_behind")
     assert projected is not None and projected["status"] == "in_progress"
@@ -108,7 +101,7 @@ async def test_a_chain_whose_last_turn_is_only_logged_is_read_whole_in_order(
 async def test_turns_held_in_memory_are_not_read_again(
     db: AsyncDatabase, collection: AsyncCollection, log: fresh.LogReads
 ):
-    await _projected(collection, lifecycle("resp_held"))
+    await project_all(collection, lifecycle("resp_held"), ttl_s=LONG_TTL_S)
     await _logged(log.js, lifecycle("resp_logged"))
     cache, ids = turns.TurnCache(), ["resp_held", "resp_logged"]
     first = await fresh.chain_docs(db, log, tenant=TENANT, ids=ids, cache=cache)

@@ -16,9 +16,9 @@ from .samples import TENANT, assistant_message, deleted, lifecycle, requested
 OTHER_TENANT = "key_tenant_b"
 
 
-async def project_all(collection: AsyncCollection, events: Iterable[Event]) -> None:
+async def project_all(collection: AsyncCollection, events: Iterable[Event], *, ttl_s: int = 3600) -> None:
     for event in events:
-        if (write := projection.write_for(event, ttl_s=3600)) is not None:
+        if (write := projection.write_for(event, ttl_s=ttl_s)) is not None:
             await repository.apply(collection, write)
 
 

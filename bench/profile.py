@@ -18,7 +18,8 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,33 @@ TOP = 25
 
 
 @dataclass(frozen=True)
-class _Continuing(Target):
-    """Every request continues from one stored response (each a branch of the same chain)."""
+class _Shaped(Target):
+    """Every request carries ``fields`` too: a ``previous_response_id`` (each request a branch of the
+    same chain), an agent's tools."""
 
-    previous: str = ""
+    fields: Mapping[str, object] = field(default_factory=dict)
 
     def body(self, stream: bool, **extra: object) -> bytes:
-        return super().body(stream, previous_response_id=self.previous, **extra)
+        return super().body(stream, **self.fields, **extra)
+
+
+def agent_tools(count: int) -> list[dict[str, Any]]:
+    """``count`` function tools the size of a coding agent's (a paragraph of description, eight
+    described parameters each): what every request of such a client carries."""
+    described = {"type": "string", "description": "One argument of the command, as the user gave it."}
+    return [
+        {
+            "type": "function",
+            "name": f"tool_{n}",
+            "description": "Runs one command in the user's workspace and returns what it printed. " * 4,
+            "parameters": {
+                "type": "object",
+                "properties": {f"arg_{k}": described for k in range(8)},
+                "required": ["arg_0"],
+            },
+        }
+        for n in range(count)
+    ]
 
 
 async def _chain(target: Target, depth: int) -> str:
@@ -125,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--chain-depth", type=int, default=0, help="each request continues a chain this deep (default 0)"
     )
+    parser.add_argument("--tools", type=int, default=0, help="agent-sized function tools in each request")
     args = parser.parse_args(argv)
     out = PROFILES_DIR / args.label
     out.mkdir(parents=True, exist_ok=True)
@@ -138,9 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             pids = {name: p.pid for name, p in stack.processes.items() if p.pid}
             target = Target("gateway", stack.api_url, "responses", MODEL, pids)
             _verify(target)
+            fields: dict[str, object] = {"tools": agent_tools(args.tools)} if args.tools else {}
             if args.chain_depth:
-                tip = asyncio.run(_chain(target, args.chain_depth))
-                target = _Continuing("gateway", stack.api_url, "responses", MODEL, pids, previous=tip)
+                fields["previous_response_id"] = asyncio.run(_chain(target, args.chain_depth))
+            target = _Shaped("gateway", stack.api_url, "responses", MODEL, pids, fields=fields)
             asyncio.run(run_cell(target, args.stream, args.concurrency, 2.0, 0.0))  # warm-up
             ops_before, logged_before = _mongo_ops(stack), _log_messages(stack)
             spies = {
@@ -163,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode": cell.mode,
         "concurrency": args.concurrency,
         "chain_depth": args.chain_depth,
+        "tools": args.tools,
         "responses": summary["requests"],
         "errors": summary["errors"],
         "rps_under_profiler": summary["rps"],

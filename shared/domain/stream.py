@@ -91,7 +91,7 @@ def start(
     """The state for a response, and its first events: response.created then response.in_progress.
     ``sequence_start`` continues a log that already holds events (a background response's queued)."""
     state = StreamState(
-        response=_copied(response),
+        response={**response},  # a top level of its own, which is all the stream sets (see _shown)
         now=now,
         sequence=sequence_start,
         seal_reasoning=seal_reasoning,
@@ -480,8 +480,9 @@ def _final(state: StreamState, *, status: str, **fields: Any) -> dict[str, Any]:
 def _shown(state: StreamState, **changes: Any) -> dict[str, Any]:
     """The Response as an event shows it: a top level of its own over the parts that the request
     gave (tools, instructions, metadata, ...). The stream sets only top-level fields of its state's
-    copy and never changes those parts, so events share them; copying them into every opening and
-    closing event was the worker's largest cost for a request carrying an agent's tools."""
+    response and never changes those parts, so the state and its events share them with the caller's
+    Response; copying them into the state and every opening and closing event was the worker's
+    largest cost for a request carrying an agent's tools."""
     return {**state.response, **changes}
 
 

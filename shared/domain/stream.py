@@ -522,8 +522,7 @@ def responses_usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _copied(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (the Response, its items): a JSON round trip through
-    pydantic-core takes a quarter of ``copy.deepcopy``'s time, which the worker's profile showed, and a
-    request's tools are copied with the Response into every opening and closing event. Everything
+    """A deep copy of JSON-shaped data (the output and its items, which the stream changes in place):
+    a JSON round trip through pydantic-core takes a quarter of ``copy.deepcopy``'s time. Everything
     here is storable (``shared/storable.py``: no lone surrogates), so it has a JSON form."""
     return pydantic_core.from_json(pydantic_core.to_json(value))

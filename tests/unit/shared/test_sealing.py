@@ -6,6 +6,7 @@ import os
 import pytest
 
 from shared import sealing
+from shared.request_model import ResponseCreateRequest
 
 MASTER = sealing.MasterKeys(os.urandom(32))
 
@@ -22,6 +23,16 @@ def test_sealed_content_opens_only_with_its_key_and_response():
         sealing.open_sealed(sealing.new_data_key(), sealed, response_id="resp_1")
     with pytest.raises(sealing.SealingError):  # moved onto another response's event
         sealing.open_sealed(key, sealed, response_id="resp_2")
+
+
+def test_an_event_field_seals_as_its_json_and_text_with_a_lone_surrogate_still_opens():
+    key = sealing.new_data_key()
+    request = ResponseCreateRequest.model_validate({"model": "m", "input": "hi", "metadata": {"a": "b"}})
+    sealed = sealing.seal(key, request, response_id="resp_1")  # a model, sealed as it is
+    assert sealing.open_sealed(key, sealed, response_id="resp_1") == request.model_dump(mode="json")
+    # A backend's error text may hold one: no UTF-8 form, so it is sealed with json's escape.
+    broken = {"error": {"message": "bad \ud800 byte"}}
+    assert sealing.open_sealed(key, sealing.seal(key, broken, response_id="r"), response_id="r") == broken
 
 
 def test_a_wrapped_data_key_unwraps_with_the_current_or_a_retired_master_key():

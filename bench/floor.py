@@ -20,6 +20,7 @@ woken by each hop). It prints one table; bench/README.md quotes it.
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from deploy.local.stack import nats_process, python_env
 
 STREAM = "FLOOR"
 _START_TIMEOUT_S = 30.0
+_WARMUP = 20  # requests per run left out of the figures
 
 
 async def relay(url: str, source: str, target: str, events: int) -> None:
@@ -73,12 +75,12 @@ async def measure(url: str, requests: int, events: int, gap_s: float) -> tuple[l
 
     await nc.subscribe("out.*", cb=on_event)
     first, last = [], []
-    for n in range(requests + 20):  # the first 20 warm up
+    for n in range(requests + _WARMUP):
         token = f"{gap_s * 1000:.0f}ms{n}"  # no dots: one subject token
         start = time.perf_counter()
         await js.publish(f"in.{token}", token.encode(), headers={"Nats-Msg-Id": f"in-{token}"})
         times = [await asyncio.wait_for(arrived.get(), 10) for _ in range(events)]
-        if n >= 20:
+        if n >= _WARMUP:
             first.append((times[0] - start) * 1000)
             last.append((times[-1] - start) * 1000)
         await asyncio.sleep(gap_s)
@@ -121,8 +123,9 @@ def main() -> None:
         for source, target, events in (("in", "mid", 1), ("mid", "out", args.events)):
             argv = [sys.executable, "-m", "bench.floor", "--relay", url, source, target, str(events)]
             child = subprocess.Popen(argv, env=python_env({}), stdout=subprocess.PIPE, text=True)
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
             relays.append(child)
+            if child.stdout is None or child.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the relay {source} → {target} did not start")
         print(
             f"{'requests':<9} {'to the first event p50 / p90':>29} {f'to event {args.events} p50 / p90':>26}"
         )
@@ -136,6 +139,7 @@ def main() -> None:
         for child in relays:
             child.kill()
         stop_all([server])
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

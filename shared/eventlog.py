@@ -45,9 +45,11 @@ from shared.events import (
     Event,
     ResponseCancelRequested,
     ResponseDeleted,
+    ResponseDeltas,
     ResponseRequested,
     ResponseStreamed,
     ToolCallsRequested,
+    client_events,
     parse_event,
     parse_event_dict,
 )
@@ -77,6 +79,7 @@ CONTENT_FIELDS: dict[type[Event], tuple[str, ...]] = {
     # The calls' arguments, the model's message and the whole next call (its chat and response).
     ToolCallsRequested: ("calls", "assistant", "next_call"),
     ResponseStreamed: ("payload", "http_error"),
+    ResponseDeltas: ("payloads",),
     ConversationCreated: ("items", "metadata"),
     ConversationUpdated: ("metadata",),
     ConversationItemsAdded: ("items",),
@@ -118,6 +121,8 @@ def subject_of(event: Event) -> str:
     match event:
         case ResponseStreamed():
             return subjects.response_event(event.response_id, event.type)
+        case ResponseDeltas():
+            return subjects.response_deltas(event.response_id)
         case ResponseRequested():
             return subjects.requested(event.response_id)
         case ChatCallRequested() | ToolCallsRequested():
@@ -233,10 +238,7 @@ async def last_response_event(js: JetStreamContext, response_id: str) -> Respons
             continue
     if not found:
         return None
-    event = await decode(js, max(found, key=lambda raw: raw.seq))
-    if not isinstance(event, ResponseStreamed):
-        raise TypeError(f"{response_id}: a {type(event).__name__} on a stream-event subject")
-    return event
+    return client_events(await decode(js, max(found, key=lambda raw: raw.seq)))[-1]
 
 
 async def ensure_stream(js: JetStreamContext, *, replicas: int = 1, retention_s: float = 0.0) -> None:

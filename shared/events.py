@@ -6,7 +6,8 @@ Events are immutable facts named in the past tense. Each carries the envelope ``
 reshaped: a new fact is a new class.
 
 ``ResponseStreamed`` holds one OpenAI Responses stream event exactly as clients see it, so its
-``type`` is OpenAI's wire name and SSE re-serialises ``payload`` untouched.
+``type`` is OpenAI's wire name and SSE re-serialises ``payload`` untouched; ``ResponseDeltas`` holds a
+run of such events that a worker logged as one message (``client_events`` gives them back one by one).
 """
 
 import time
@@ -231,6 +232,56 @@ class ResponseStreamed(Event):
         )
 
 
+class ResponseDeltas(Event):
+    """Consecutive stream events of one run that are no states (a text's deltas, an item added or
+    done), logged as one message (worker → api): those a run had in hand at once, because the
+    backend sent them faster than the worker turned to them. One message to append, acknowledge,
+    store and relay where there would have been one each; the api shows every event of it, in
+    order. Its id derives from its first event's number, as that event's own would."""
+
+    type: Literal["gateway.response.deltas"] = "gateway.response.deltas"
+    payloads: list[dict[str, Any]] = Field(min_length=2)
+
+    @property
+    def sequence_number(self) -> int:
+        return self.payloads[0]["sequence_number"]
+
+    @property
+    def is_terminal(self) -> bool:
+        return False  # a terminal event is always logged alone, after everything before it
+
+    def events(self) -> list[ResponseStreamed]:
+        at = self.occurred_at
+        return [
+            ResponseStreamed.of(p, response_id=self.response_id, tenant=self.tenant, occurred_at=at)
+            for p in self.payloads
+        ]
+
+    @classmethod
+    def of(cls, payloads: list[dict[str, Any]], *, response_id: str, tenant: str) -> "ResponseDeltas":
+        first = payloads[0]["sequence_number"]
+        return cls(
+            event_id=derived_id("evt", response_id, first),
+            response_id=response_id,
+            tenant=tenant,
+            payloads=payloads,
+        )
+
+
+# What a response's stream subjects (``resp.<id>.state``, ``resp.<id>.delta``) hold.
+StreamMessage = ResponseStreamed | ResponseDeltas
+
+
+def client_events(message: Event) -> list[ResponseStreamed]:
+    """The client-facing events a message of a response's stream subjects carries, in order."""
+    match message:
+        case ResponseStreamed():
+            return [message]
+        case ResponseDeltas():
+            return message.events()
+    raise TypeError(f"a {type(message).__name__} where a response's stream events are logged")
+
+
 # Conversations -------------------------------------------------------------------------------------
 # A conversation's events name it in the envelope's ``response_id``: the log scopes subjects, data keys
 # and claim checks by that id, so a conversation is sealed, deleted and erased as a response is.
@@ -289,6 +340,7 @@ LoggedEvent = Annotated[
     | ResponseCancelRequested
     | ResponseDeleted
     | ResponseStreamed
+    | ResponseDeltas
     | ConversationCreated
     | ConversationUpdated
     | ConversationItemsAdded

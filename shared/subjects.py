@@ -34,8 +34,12 @@ def cancel_requested(response_id: str) -> str:
 
 def response_event(response_id: str, event_type: str) -> str:
     """Where a Responses stream event of ``event_type`` is logged: token deltas apart from state."""
-    suffix = _DELTA_SUFFIX if _is_delta(event_type) else _STATE_SUFFIX
-    return f"resp.{response_id}.{suffix}"
+    return response_deltas(response_id) if _is_delta(event_type) else f"resp.{response_id}.{_STATE_SUFFIX}"
+
+
+def response_deltas(response_id: str) -> str:
+    """Where a response's deltas are logged, one a message or several (``ResponseDeltas``)."""
+    return f"resp.{response_id}.{_DELTA_SUFFIX}"
 
 
 def response_event_subjects(response_id: str) -> tuple[str, str]:

@@ -64,7 +64,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "resp.<id>.delta",
         subjects.ALL_DELTAS,
-        "every other `ResponseStreamed` (token deltas)",
+        "every other `ResponseStreamed` (token deltas), or a run of them as one `ResponseDeltas`",
         "worker",
         (Consumer("api", Delivery.WATCH),),
     ),

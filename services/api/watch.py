@@ -26,7 +26,7 @@ from nats.js.api import DeliverPolicy
 
 from shared import eventlog, retries, subjects
 from shared.errors import GatewayError
-from shared.events import ResponseStreamed
+from shared.events import ResponseStreamed, client_events
 
 # A stalled client stops the api reading; NATS then drops what exceeds the buffer (Settings'
 # ``stream_buffer_msgs``) rather than the api buffering without bound, and the stream goes on from
@@ -256,9 +256,8 @@ async def _until_terminal(
             quiet_s, last_at = min(max(idle_s, 2 * (now - last_at)), _MAX_IDLE_CHECK_S), now
         if not subjects.carries_response_event(msg.subject):
             continue  # the request, chat-call and cancel events share the wildcard: not worth parsing
-        event = await eventlog.decode(js, msg)  # a large one is a claim check
-        if not isinstance(event, ResponseStreamed):
-            raise TypeError(f"a {type(event).__name__} on {msg.subject}")
-        yield event
-        if event.is_terminal:
-            return
+        # A large one is a claim check; deltas a worker logged together come as one message.
+        for event in client_events(await eventlog.decode(js, msg)):
+            yield event
+            if event.is_terminal:
+                return

@@ -34,7 +34,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from shared import eventlog, subjects
 from shared.domain import sequence
-from shared.events import Event, ResponseRequested, ResponseStreamed
+from shared.events import Event, ResponseRequested, ResponseStreamed, StreamMessage, client_events
 from shared.readmodel import repository
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,8 @@ class Sweeper:
     async def _logged(self, response_id: str) -> Logged:
         state_subject, delta_subject = subjects.response_event_subjects(response_id)
         state, delta = await self._last(state_subject), await self._last(delta_subject)
-        found = [e for e in (state, delta) if isinstance(e, ResponseStreamed)]
+        # The last delta message may hold several (``ResponseDeltas``): its last one counts.
+        found = [client_events(e)[-1] for e in (state, delta) if isinstance(e, StreamMessage)]
         last_number = max((e.sequence_number for e in found), default=None)
         return Logged(state=state if isinstance(state, ResponseStreamed) else None, last_number=last_number)
 

@@ -30,7 +30,7 @@ from typing import Protocol
 from nats.js.api import PubAck
 
 from shared import consumers
-from shared.events import Event, ResponseStreamed
+from shared.events import Event, StreamMessage
 
 _logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ _logger = logging.getLogger(__name__)
 class Log(Protocol):
     """What a ledger needs of the event log."""
 
-    async def append(self, event: ResponseStreamed) -> asyncio.Future[PubAck]:
+    async def append(self, event: StreamMessage) -> asyncio.Future[PubAck]:
         """Send ``event``; the future resolves to its PubAck."""
         ...
 
@@ -73,14 +73,14 @@ class EventsNotLogged(consumers.Transient):
 class Superseded(Exception):
     """Another writer already logged an event at a sequence number this run meant to write."""
 
-    def __init__(self, event: ResponseStreamed) -> None:
+    def __init__(self, event: StreamMessage) -> None:
         number = event.sequence_number
         super().__init__(f"{event.response_id}: sequence number {number} was logged by another writer")
 
 
 @dataclass
 class _Sent:
-    event: ResponseStreamed
+    event: StreamMessage
     ack: asyncio.Future[PubAck]
     at: float  # when it was sent (monotonic)
     again: bool  # a re-send: a duplicate ack may well be this run's own first copy
@@ -96,7 +96,7 @@ class Ledger:
         self._unacked: deque[_Sent] = deque()
         self._appended = 0
 
-    async def append(self, event: ResponseStreamed) -> None:
+    async def append(self, event: StreamMessage) -> None:
         """Send ``event`` without waiting for its ack, unless the log is behind (see the module)."""
         with self._dropped_on_error():
             if event.is_terminal or self._appended == 1:
@@ -130,7 +130,7 @@ class Ledger:
         # Re-sends go one at a time until one is stored as this run's: should another writer have
         # taken a number meanwhile, the first re-send finds it (``Superseded``) before any later event
         # of this run lands after that writer's ending.
-        held: list[ResponseStreamed] = []
+        held: list[StreamMessage] = []
         republish = 0
         while self._unacked or held:
             if not self._unacked:
@@ -166,7 +166,7 @@ class Ledger:
             held = rest + held
             self._unacked.append(await self._send(first, again=True))
 
-    async def _send(self, event: ResponseStreamed, *, again: bool) -> _Sent:
+    async def _send(self, event: StreamMessage, *, again: bool) -> _Sent:
         try:
             ack = await self._log.append(event)
         except Exception as error:  # the client could not even send it (reconnecting, buffer full)

@@ -9,7 +9,7 @@ from nats.js.api import PubAck, RawStreamMsg
 from nats.js.errors import NotFoundError
 
 from shared import eventlog, subjects
-from shared.events import Event, ResponseRequested, ResponseStreamed
+from shared.events import Event, ResponseRequested, ResponseStreamed, StreamMessage, client_events
 
 # What a response logs before its answer starts: running it again from here shows the client nothing
 # twice, since its output has not begun.
@@ -39,7 +39,7 @@ class JetStreamLog:
     def __init__(self, js: JetStreamContext) -> None:
         self._js = js
 
-    async def append(self, event: ResponseStreamed) -> asyncio.Future[PubAck]:
+    async def append(self, event: StreamMessage) -> asyncio.Future[PubAck]:
         return await eventlog.append_pipelined(self._js, event)
 
     async def stored(self, stream_sequence: int) -> Event:
@@ -98,7 +98,7 @@ class JetStreamLog:
                 raw = await self._js.get_msg(subjects.STREAM, seq=after + 1, subject=subject, next=True)
             except NotFoundError:
                 break
-            found.append(await self._decoded(raw))
+            found += await self._decoded(raw)
             after = raw.seq
         return found
 
@@ -107,10 +107,8 @@ class JetStreamLog:
             raw = await self._js.get_last_msg(subjects.STREAM, subject)
         except NotFoundError:
             return None
-        return await self._decoded(raw)
+        return (await self._decoded(raw))[-1]
 
-    async def _decoded(self, raw: RawStreamMsg) -> ResponseStreamed:
-        event = await eventlog.decode(self._js, raw)
-        if not isinstance(event, ResponseStreamed):
-            raise TypeError(f"{raw.subject} holds a {type(event).__name__}")
-        return event
+    async def _decoded(self, raw: RawStreamMsg) -> list[ResponseStreamed]:
+        """The events ``raw`` carries: one, or a run of deltas logged together."""
+        return client_events(await eventlog.decode(self._js, raw))

@@ -4,29 +4,64 @@ non-stream response, all but its end. Nobody can watch the rest: only background
 resumed or cancelled, the store does not project a foreground response's opening states
 (``projection._transient``), and its client waits for the end alone. So one message on the busiest
 path instead of three plus the deltas; a call redelivered after a crash finds nothing logged, which it
-treats as it treats only the opening logged (``logged.Position``): run again."""
+treats as it treats only the opening logged (``logged.Position``): run again.
+
+Deltas emitted together (what a run had in hand at once) are logged as one message
+(``ResponseDeltas``), up to ``MAX_COALESCED``; a state event always goes alone, as the store and the
+ledger's ordering rules want it."""
 
 from collections.abc import Callable
 from typing import Any
 
 from services.worker.ledger import Ledger
-from shared.events import TERMINAL_TYPES, ChatCallRequested, ResponseStreamed
+from shared import subjects
+from shared.events import TERMINAL_TYPES, ChatCallRequested, ResponseDeltas, ResponseStreamed
 
 Wrap = Callable[[dict[str, Any], dict[str, Any] | None], ResponseStreamed]
+
+# Deltas in one message at most: a worker far behind its backend still logs in steps, so the client
+# sees its text arrive in pieces rather than all at the end.
+MAX_COALESCED = 64
 
 
 class Outbox:
     def __init__(self, call: ChatCallRequested, ledger: Ledger, *, after: int | None, wrap: Wrap) -> None:
+        self._call = call
         self._ledger = ledger
         self._after = after
         self._wanted = None if call.stream or call.background else TERMINAL_TYPES
         self._wrap = wrap
 
     async def emit(self, payloads: list[dict[str, Any]], http_error: dict[str, Any] | None = None) -> None:
-        for payload in payloads:
-            new = self._after is None or payload["sequence_number"] > self._after
-            if new and (self._wanted is None or payload["type"] in self._wanted):
-                await self._ledger.append(self._wrap(payload, http_error))
+        for group in coalesced([p for p in payloads if self._logs(p)]):
+            if len(group) == 1:
+                await self._ledger.append(self._wrap(group[0], http_error))
+            else:
+                call = self._call
+                await self._ledger.append(
+                    ResponseDeltas.of(group, response_id=call.response_id, tenant=call.tenant)
+                )
 
     async def confirm(self) -> None:
         await self._ledger.confirm()
+
+    def _logs(self, payload: dict[str, Any]) -> bool:
+        new = self._after is None or payload["sequence_number"] > self._after
+        return new and (self._wanted is None or payload["type"] in self._wanted)
+
+
+def coalesced(payloads: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``payloads`` in the groups they are logged in: each run of consecutive deltas together, up to
+    ``MAX_COALESCED``, and every state event alone."""
+    groups: list[list[dict[str, Any]]] = []
+    for payload in payloads:
+        last = groups[-1] if groups else None
+        if last and _delta(payload) and _delta(last[-1]) and len(last) < MAX_COALESCED:
+            last.append(payload)
+        else:
+            groups.append([payload])
+    return groups
+
+
+def _delta(payload: dict[str, Any]) -> bool:
+    return payload["type"] not in subjects.STATE_EVENT_TYPES

@@ -80,21 +80,25 @@ class Run:
         deadline = asyncio.get_running_loop().call_later(deadline_s, self._items.put_nowait, Stop.DEADLINE)
         try:
             await emit(opening)
-            while isinstance(item := await self._items.get(), dict):
-                await emit(stream.on_chunk(state, item))
+            while True:
+                chunks, end = await self._taken()
+                # Mapped and emitted together: the outbox logs a run of deltas as one message.
+                await emit([payload for chunk in chunks for payload in stream.on_chunk(state, chunk)])
+                if end is not None:
+                    break
         finally:
             deadline.cancel()
             if reader is not None:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
-        if item is Stop.END and toolsteps.wants_tools(state):
+        if end is Stop.END and toolsteps.wants_tools(state):
             # The model called built-in tools: the loop's next step runs them, from a durable message.
             await emit(stream.pause(state))
             await sent.confirm()
             await log.hand_off(toolsteps.tool_calls(self.call, state, self._cost_usd))
             return
-        await emit(_ending(state, item, deadline_s), _http_error(item))
+        await emit(_ending(state, end, deadline_s), _http_error(end))
         await sent.confirm()
 
     async def abandon(self, *, log: Log, message: str, patience: Patience = PATIENCE) -> None:
@@ -116,6 +120,18 @@ class Run:
                 continue  # another writer logged that sequence number meanwhile: look again
             return
         raise consumers.Transient(f"{self.call.response_id}: its log kept moving while it was ended")
+
+    async def _taken(self) -> tuple[list[dict[str, Any]], Received | None]:
+        """The chunks queued by now (waiting for one if there is none), and what ends the reading if
+        it came right behind them. A backend faster than this run leaves several at once."""
+        chunks: list[dict[str, Any]] = []
+        item = await self._items.get()
+        while isinstance(item, dict):
+            chunks.append(item)
+            if self._items.empty():
+                return chunks, None
+            item = self._items.get_nowait()
+        return chunks, item
 
     def _logged(self, payload: dict[str, Any], http_error: dict[str, Any] | None = None) -> ResponseStreamed:
         terminal = payload["type"] in TERMINAL_TYPES

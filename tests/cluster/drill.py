@@ -27,7 +27,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamInfo
 
 from deploy.local.cluster import ClusterStack
 from shared import eventlog, sealing, subjects
-from shared.events import ChatCallRequested, ResponseRequested, ResponseStreamed
+from shared.events import (
+    ChatCallRequested,
+    ResponseRequested,
+    ResponseStreamed,
+    StreamMessage,
+    client_events,
+)
 
 MODEL = "m"
 KINDS = ("stream", "plain", "background")
@@ -320,8 +326,8 @@ class Drill:
                         trail.requested = True
                     elif isinstance(event, ChatCallRequested):
                         trail.call = event
-                    elif isinstance(event, ResponseStreamed):
-                        trail.events.append(event)
+                    elif isinstance(event, StreamMessage):
+                        trail.events += client_events(event)
                 if batch[-1].metadata.num_pending == 0:
                     break
             await sub.unsubscribe()

@@ -1,15 +1,17 @@
 """Following a response (services/api/watch.py) on a real nats-server: the live feed shows every event
 as published, the stored feed the state events the log holds (its republished copies), and an end
-whose copy never came is found in the log once the feed goes quiet."""
+whose copy never came is found in the log once the feed goes quiet. Deltas a worker logged as one
+message are shown one by one, live and from the log."""
 
 import pytest
 from nats.js import JetStreamContext
 
-from services.api.watch import Feed, ResponseWatch
+from services.api.watch import Feed, ResponseWatch, replay
 from shared import eventlog, subjects
+from shared.events import ResponseDeltas
 from tests.eventually import eventually
 
-from ..store.samples import lifecycle
+from ..store.samples import TENANT, lifecycle
 
 DEADLINE_S = 10.0
 STATES = subjects.STATE_EVENT_TYPES
@@ -68,3 +70,22 @@ async def test_a_quiet_feed_whose_next_event_is_queued_is_not_taken_for_one_that
         assert not await live._log_is_past(first.sequence_number)
         await queued.next_msg(timeout=DEADLINE_S)  # now the copy is gone: a loss, as the log shows
         assert await live._log_is_past(first.sequence_number)
+
+
+async def test_deltas_logged_as_one_message_are_shown_one_by_one_live_and_from_the_log(log: JetStreamContext):
+    _, created, in_progress, _, completed = lifecycle("resp_together")
+    texts = [
+        {"type": "response.output_text.delta", "sequence_number": n, "delta": f"t{n}"} for n in (2, 3, 4)
+    ]
+    together = ResponseDeltas.of(texts, response_id="resp_together", tenant=TENANT)
+    async with await _open(log, "resp_together", Feed.LIVE) as live:
+        for event in (created, in_progress, together, completed):
+            await eventlog.append(log, event)
+        shown = [(e.sequence_number, e.type) async for e in live.events(deadline_s=DEADLINE_S)]
+    assert [n for n, _ in shown] == [0, 1, 2, 3, 4, 9]
+    assert [t for _, t in shown][2:5] == ["response.output_text.delta"] * 3
+    # A client resuming after 3 (``starting_after``) gets the rest of that message, then the end.
+    resumed = [e.sequence_number async for e in replay(log, "resp_together", after=3, deadline_s=DEADLINE_S)]
+    assert resumed == [4, 9]
+    last = await eventlog.last_response_event(log, "resp_together")
+    assert last is not None and last.event_id == completed.event_id

@@ -10,7 +10,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.store.sweeper import Fail, Logged, Reproject, Sweeper, decide
 from shared import eventlog, subjects
-from shared.events import ResponseStreamed
+from shared.events import ResponseDeltas, ResponseStreamed
 from shared.ids import derived_id
 from shared.readmodel import repository
 
@@ -152,3 +152,18 @@ async def test_a_number_a_worker_logged_meanwhile_is_not_overwritten(js, collect
 
     assert swept.failed == []  # its failed event at 1 was the worker's in_progress's number: dropped
     assert [e.type for e in await _states(js, rid)] == ["response.created", "response.in_progress"]
+
+
+async def test_a_response_whose_worker_died_after_logging_deltas_together_fails_after_the_last(
+    js, collection
+):
+    rid = "resp_deltas_then_died"
+    asked, created, in_progress, _, _ = lifecycle(rid)
+    texts = [{"type": "response.output_text.delta", "sequence_number": n, "delta": "x"} for n in (2, 3)]
+    await _log_and_project(js, collection, asked, created, in_progress)
+    await eventlog.append(js, ResponseDeltas.of(texts, response_id=rid, tenant=TENANT))
+
+    swept = await _sweeper(js, collection).sweep(now=LONG_AFTER)
+
+    assert swept.failed == [rid]
+    assert [(e.type, e.sequence_number) for e in await _states(js, rid)][-1] == ("response.failed", 4)

@@ -15,7 +15,9 @@ from shared.events import (
     ChatCallRequested,
     HostedCall,
     ResponseCancelRequested,
+    ResponseDeltas,
     ResponseStreamed,
+    StreamMessage,
     ToolCallsRequested,
     ToolLoop,
 )
@@ -43,7 +45,7 @@ def _delta(response_id: str, seq: int, text: str = "Hi") -> ResponseStreamed:
     return streamed(response_id, seq, "output_text.delta", payload)
 
 
-async def _append(log: JetStreamLog, *events: ResponseStreamed) -> list[int]:
+async def _append(log: JetStreamLog, *events: StreamMessage) -> list[int]:
     return [(await (await log.append(event))).seq for event in events]
 
 
@@ -79,6 +81,16 @@ async def test_a_delta_after_the_opening_begins_the_output(log: JetStreamLog):
     await _append(log, _delta(response_id, 2), _delta(response_id, 3))
     position = await log.position(response_id)
     assert (position.last, position.last_type) == (3, "response.output_text.delta")
+    assert position.output_begun and not position.ended
+
+
+async def test_deltas_logged_together_place_the_response_at_their_last(log: JetStreamLog):
+    response_id = _response_id()
+    await _append(log, _state(response_id, 0, "created"), _state(response_id, 1, "in_progress"))
+    texts = [_delta(response_id, n).payload for n in (2, 3, 4)]
+    await _append(log, ResponseDeltas.of(texts, response_id=response_id, tenant=TENANT))
+    position = await log.position(response_id)
+    assert (position.last, position.last_type) == (4, "response.output_text.delta")
     assert position.output_begun and not position.ended
 
 

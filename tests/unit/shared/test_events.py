@@ -13,8 +13,10 @@ from shared.events import (
     ChatCallRequested,
     ResponseCancelRequested,
     ResponseDeleted,
+    ResponseDeltas,
     ResponseRequested,
     ResponseStreamed,
+    client_events,
 )
 from shared.request_model import ResponseCreateRequest
 
@@ -34,6 +36,11 @@ SAMPLES = [
     ResponseDeleted(**ENVELOPE, key_id="env:KEY_A"),
     ResponseStreamed.of(
         {"type": "response.output_text.delta", "sequence_number": 4, "delta": "Hi"},
+        response_id="resp_1",
+        tenant="key_abc",
+    ),
+    ResponseDeltas.of(
+        [{"type": "response.output_text.delta", "sequence_number": n, "delta": "Hi"} for n in (5, 6)],
         response_id="resp_1",
         tenant="key_abc",
     ),
@@ -113,6 +120,26 @@ def test_a_stream_event_id_derives_from_its_response_and_number():
     assert first.event_id != ResponseStreamed.of(payload, response_id="resp_2", tenant="t").event_id
     later = ResponseStreamed.of({**payload, "sequence_number": 1}, response_id="resp_1", tenant="t")
     assert first.event_id != later.event_id
+
+
+def test_deltas_logged_together_are_the_events_each_would_have_been_alone():
+    payloads = [
+        {"type": "response.output_item.added", "sequence_number": 2, "item": {"id": "msg_1"}},
+        {"type": "response.output_text.delta", "sequence_number": 3, "delta": "Hi"},
+    ]
+    together = ResponseDeltas.of(payloads, response_id="resp_1", tenant="t")
+    alone = [ResponseStreamed.of(p, response_id="resp_1", tenant="t") for p in payloads]
+    shown = client_events(together)
+    assert [(e.event_id, e.type, e.sequence_number, e.payload) for e in shown] == [
+        (e.event_id, e.type, e.sequence_number, e.payload) for e in alone
+    ]
+    # Its id is its first event's: a writer that logged that number alone or first collides with it.
+    assert together.event_id == alone[0].event_id and not together.is_terminal
+    assert client_events(alone[1]) == [alone[1]]
+    with pytest.raises(TypeError):
+        client_events(SAMPLES[0])
+    with pytest.raises(ValidationError):  # one event is logged as itself
+        ResponseDeltas.of(payloads[:1], response_id="resp_1", tenant="t")
 
 
 def test_a_stream_event_keeps_the_clients_payload_untouched_and_internal_fields_apart():

@@ -1,9 +1,11 @@
 """What a step's outbox logs: everything of a streamed or background response, only the end of a
-foreground non-stream one, and nothing at or before ``after`` (a step run again)."""
+foreground non-stream one, and nothing at or before ``after`` (a step run again); deltas emitted
+together as one message, states alone."""
 
+from services.worker import outbox as outboxes
 from services.worker.ledger import Ledger
-from services.worker.outbox import Outbox
-from shared.events import ResponseStreamed
+from services.worker.outbox import Outbox, coalesced
+from shared.events import ResponseDeltas, ResponseStreamed
 
 from .test_runs import PATIENCE, MemoryLog, call
 
@@ -44,3 +46,19 @@ async def test_a_background_non_stream_step_logs_everything():
     await outbox.emit(EVENTS)
     await outbox.confirm()
     assert log.numbers() == [0, 1, 2, 3]
+
+
+async def test_deltas_emitted_together_are_one_message_and_states_go_alone():
+    log = MemoryLog()
+    outbox = Outbox(call(stream=True), Ledger(log, PATIENCE), after=None, wrap=wrap)
+    await outbox.emit(EVENTS)
+    await outbox.confirm()
+    assert [type(m) for m in log.messages] == [ResponseStreamed, ResponseDeltas, ResponseStreamed]
+    assert log.numbers() == [0, 1, 2, 3]
+
+
+def test_a_run_of_deltas_is_split_at_the_most_one_message_holds():
+    many = payloads("response.in_progress", *["response.output_text.delta"] * (outboxes.MAX_COALESCED + 1))
+    many += payloads("response.completed")
+    sizes = [len(group) for group in coalesced(many)]
+    assert sizes == [1, outboxes.MAX_COALESCED, 1, 1]

@@ -17,7 +17,14 @@ from services.worker.ledger import EventsNotLogged, Patience, Superseded
 from services.worker.runs import Run
 from shared import subjects
 from shared.config import GatewayConfig
-from shared.events import ChatCallRequested, Event, ResponseStreamed
+from shared.events import (
+    ChatCallRequested,
+    Event,
+    ResponseDeltas,
+    ResponseStreamed,
+    StreamMessage,
+    client_events,
+)
 
 RESPONSE_ID = "resp_test"
 # Quick enough for a unit test; the same rules as the defaults.
@@ -36,8 +43,8 @@ class MemoryLog:
 
     def __init__(self, ack_delay_s: float = 0.0) -> None:
         self.ack_delay_s = ack_delay_s  # stored at once, acknowledged this much later
-        self.messages: list[ResponseStreamed] = []  # stream order; index + 1 is the stream sequence
-        self.sends: list[int] = []  # sequence numbers, in the order they were sent
+        self.messages: list[StreamMessage] = []  # stream order; index + 1 is the stream sequence
+        self.sends: list[int] = []  # (first) sequence numbers, in the order they were sent
         self.acks: list[asyncio.Future[PubAck]] = []  # every ack handed out
         self._lost: dict[int, int] = {}
         self._muted: set[int] = set()
@@ -52,7 +59,7 @@ class MemoryLog:
         """An event logged by someone else (an earlier delivery, another worker)."""
         self.messages.append(event)
 
-    async def append(self, event: ResponseStreamed) -> asyncio.Future[PubAck]:
+    async def append(self, event: StreamMessage) -> asyncio.Future[PubAck]:
         self.sends.append(event.sequence_number)
         ack = asyncio.get_running_loop().create_future()
         self.acks.append(ack)
@@ -74,7 +81,7 @@ class MemoryLog:
         return self.messages[stream_sequence - 1]
 
     async def position(self, response_id: str) -> logged.Position:
-        mine = [m for m in self.messages if m.response_id == response_id]
+        mine = [e for e in self.events() if e.response_id == response_id]
         if not mine:
             return logged.Position()
         newest = max(mine, key=lambda m: m.sequence_number)
@@ -84,11 +91,15 @@ class MemoryLog:
     async def cancel_requested(self, response_id: str) -> bool:
         return False
 
+    def events(self) -> list[ResponseStreamed]:
+        """Every client-facing event logged, in number order (deltas logged together apart)."""
+        return sorted((e for m in self.messages for e in client_events(m)), key=lambda e: e.sequence_number)
+
     def numbers(self) -> list[int]:
-        return sorted(m.sequence_number for m in self.messages)
+        return [e.sequence_number for e in self.events()]
 
     def types(self) -> list[str]:
-        return [m.type for m in sorted(self.messages, key=lambda m: m.sequence_number)]
+        return [e.type for e in self.events()]
 
 
 def _resolve(ack: asyncio.Future[PubAck], result: PubAck) -> None:
@@ -157,6 +168,11 @@ def terminal(log: MemoryLog) -> list[ResponseStreamed]:
     return [m for m in log.messages if m.is_terminal]
 
 
+def dense(log: MemoryLog) -> bool:
+    """Every number from 0 logged once."""
+    return log.numbers() == list(range(len(log.numbers())))
+
+
 def output_text(event: ResponseStreamed) -> str:
     return "".join(p["text"] for item in event.payload["response"]["output"] for p in item["content"])
 
@@ -164,19 +180,32 @@ def output_text(event: ResponseStreamed) -> str:
 async def test_a_run_logs_every_event_once_numbered_densely():
     log, (client, _) = MemoryLog(), backend(answer("a", "b"))
     await execute(Run(call()), log, client)
-    assert log.numbers() == list(range(len(log.messages)))
+    assert dense(log)
     assert log.types()[:2] == ["response.created", "response.in_progress"]
     assert [t.type for t in terminal(log)] == ["response.completed"]
     assert log.messages[-1].is_terminal  # logged last
     assert output_text(terminal(log)[0]) == "ab"
 
 
+async def test_what_a_fast_backend_sent_at_once_is_logged_as_one_message_and_each_state_alone():
+    log, (client, _) = MemoryLog(), backend(answer("a", "b", "c"))
+    await execute(Run(call()), log, client)
+    kinds = [(type(m), m.type) for m in log.messages]
+    assert kinds[:2] == [(ResponseStreamed, "response.created"), (ResponseStreamed, "response.in_progress")]
+    assert kinds[-1] == (ResponseStreamed, "response.completed")
+    together = [m for m in log.messages if isinstance(m, ResponseDeltas)]
+    deltas = [e.payload["delta"] for m in together for e in m.events() if e.type.endswith("text.delta")]
+    assert deltas == ["a", "b", "c"]  # one backend read, one message
+    assert not any(e.type in subjects.STATE_EVENT_TYPES for m in together for e in m.events())
+    assert dense(log)
+
+
 async def test_an_event_whose_ack_never_comes_is_sent_again_and_the_run_completes():
     log, (client, _) = MemoryLog(), backend(answer("a", "b", "c"))
-    log.lose(3, copies=2)  # the stream leader died with it, twice
+    log.lose(2, copies=2)  # the stream leader died with the deltas from 2 on, twice
     await execute(Run(call()), log, client)
-    assert log.sends.count(3) == 3
-    assert log.numbers() == list(range(len(log.messages)))
+    assert log.sends.count(2) == 3
+    assert dense(log)
     assert [t.type for t in terminal(log)] == ["response.completed"]
     assert log.messages[-1].is_terminal
 
@@ -186,7 +215,7 @@ async def test_a_stored_event_whose_ack_was_lost_is_not_logged_twice():
     log.mute(2)
     await execute(Run(call()), log, client)
     assert log.sends.count(2) == 2
-    assert log.numbers() == list(range(len(log.messages)))
+    assert dense(log)
     assert [t.type for t in terminal(log)] == ["response.completed"]
 
 
@@ -197,7 +226,7 @@ async def test_a_terminal_event_waits_until_everything_before_it_is_stored():
     types = log.types()
     assert types[:2] == ["response.created", "response.in_progress"]
     assert types.count("response.completed") == 1 and types[-1] == "response.completed"
-    assert log.numbers() == list(range(len(log.messages)))
+    assert dense(log)
 
 
 async def test_a_log_that_never_acknowledges_gives_up_after_its_republishes():
@@ -238,7 +267,7 @@ class TakenOverAt(MemoryLog):
         for lost in range(seq, seq + 20):
             self.lose(lost)
 
-    async def append(self, event: ResponseStreamed) -> asyncio.Future[PubAck]:
+    async def append(self, event: StreamMessage) -> asyncio.Future[PubAck]:
         ack = await super().append(event)
         if event.sequence_number == self.seq and self.sends.count(self.seq) == 1:
             failed = {
@@ -252,10 +281,10 @@ class TakenOverAt(MemoryLog):
 
 async def test_re_sends_stop_at_the_first_number_another_writer_took():
     """Nothing of a superseded run lands after the other writer's ending: re-sends go one at a time."""
-    log, (client, _) = TakenOverAt(3), backend(answer("a", "b", "c"))
+    log, (client, _) = TakenOverAt(2), backend(answer("a", "b", "c"))
     with pytest.raises(Superseded):
         await execute(Run(call()), log, client)
-    assert log.numbers() == [0, 1, 2, 3]
+    assert log.numbers() == [0, 1, 2]
     assert [t.type for t in terminal(log)] == ["response.failed"] and log.messages[-1].is_terminal
 
 
@@ -264,10 +293,10 @@ async def test_a_superseded_run_gives_back_every_ack_it_still_waited_for():
     log, (client, _) = MemoryLog(), backend(answer("a", "b", "c"))
     other, (other_client, _) = MemoryLog(), backend(answer("x", "y", "z"))
     await execute(Run(call()), other, other_client)
-    log.write(other.messages[2])  # another writer's event at 2
-    # 1 and 4 never acknowledged: 2's duplicate is found in the wait for 1, while 4 is still pending
+    log.write(other.messages[2])  # another writer's deltas from 2 on
+    # 1 and 7 never acknowledged: 2's duplicate is found in the wait for 1, while 7 is still pending
     log.lose(1, copies=1000)
-    log.lose(4, copies=1000)
+    log.lose(7, copies=1000)
     with pytest.raises(Superseded):
         await execute(Run(call()), log, client)
     assert all(ack.done() for ack in log.acks)
@@ -280,7 +309,7 @@ async def test_a_call_run_again_skips_the_opening_it_logged_before():
     for opening in first.messages[:2]:  # the first delivery logged created and in_progress, then died
         log.write(opening)
     await execute(Run(call()), log, client, after=1)
-    assert log.numbers() == list(range(len(log.messages)))
+    assert dense(log)
     assert log.sends[0] == 2
     assert output_text(terminal(log)[0]) == "a"
 

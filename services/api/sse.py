@@ -10,6 +10,9 @@ from typing import Any
 # A comment line: every SSE parser skips it (the openai SDKs, the Vercel AI SDK, Codex, browsers).
 KEEPALIVE = b": keep-alive\n\n"
 _END = object()
+# Frames in hand at most: a client that stops reading still stops the reading of its events (NATS then
+# holds them, up to the watch's buffer).
+_IN_HAND = 64
 
 
 def frame(payload: dict[str, Any]) -> bytes:
@@ -19,9 +22,9 @@ def frame(payload: dict[str, Any]) -> bytes:
 
 async def kept_alive(frames: AsyncIterator[bytes], *, every_s: float) -> AsyncIterator[bytes]:
     """``frames``, with a comment whenever ``every_s`` pass without one. A long prefill or a slow tool
-    sends nothing for minutes, and proxies and clients with idle timeouts drop such a stream."""
-    # One frame in hand at most: a client that stops reading still stops the reading of its events.
-    pending: asyncio.Queue[object] = asyncio.Queue(maxsize=1)
+    sends nothing for minutes, and proxies and clients with idle timeouts drop such a stream. Frames
+    that are ready together (the events of one message of deltas) go out as one write."""
+    pending: asyncio.Queue[object] = asyncio.Queue(maxsize=_IN_HAND)
 
     async def pump() -> None:
         try:
@@ -39,13 +42,25 @@ async def kept_alive(frames: AsyncIterator[bytes], *, every_s: float) -> AsyncIt
             except TimeoutError:
                 yield KEEPALIVE
                 continue
+            ready, item = _joined(item, pending)
+            if ready:
+                yield ready
             if item is _END:
                 return
             if isinstance(item, Exception):
                 raise item
-            assert isinstance(item, bytes)
-            yield item
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _joined(first: object, pending: "asyncio.Queue[object]") -> tuple[bytes, object | None]:
+    """``first`` and the frames queued behind it, as one write; and the end or the error that came
+    right behind them, if one did."""
+    frames: list[bytes] = []
+    item: object | None = first
+    while isinstance(item, bytes):
+        frames.append(item)
+        item = None if pending.empty() else pending.get_nowait()
+    return b"".join(frames), item

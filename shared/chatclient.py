@@ -13,6 +13,7 @@ import httpx
 import pydantic_core
 
 from shared.config import Deployment
+from shared.domain import completions
 from shared.errors import (
     BackendFailed,
     BackendRejected,
@@ -54,10 +55,13 @@ def new_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(600.0, connect=10.0))
 
 
-async def stream_chat(
+async def chat_chunks(
     client: httpx.AsyncClient, deployment: Deployment, body: dict[str, Any]
 ) -> AsyncIterator[dict[str, Any]]:
-    """Yield the parsed ``chat.completion.chunk`` objects of one streamed call.
+    """Yield the parsed ``chat.completion.chunk`` objects of one call: as they stream, or, for a body
+    that does not ask to stream, those that would have streamed its whole answer
+    (``completions.as_chunks``). Not streaming spares the worker a read and a wake-up a token where
+    nobody watches the tokens (a foreground non-stream response).
 
     Raises ``BackendFailed`` (or ``ContextLengthExceeded``) when the backend refuses or breaks off."""
     key = _key(deployment)
@@ -71,6 +75,11 @@ async def stream_chat(
         ) as reply:
             if reply.status_code >= 400:
                 raise backend_error(reply.status_code, await _error_body(reply), secrets=[key or ""])
+            # A backend may stream all the same, whatever the body asked.
+            if not body.get("stream") and "event-stream" not in reply.headers.get("content-type", ""):
+                for chunk in completions.as_chunks(json.loads(await reply.aread())):
+                    yield chunk
+                return
             async for data in _sse_data(reply.aiter_raw()):
                 # Read on past [DONE] to the end of the body: a response left unread closes its
                 # connection instead of returning it to the pool.

@@ -19,7 +19,7 @@ JSON object; every field is optional::
     logprobs       bool          attach token logprobs to the content (with the request's
                                  ``top_logprobs`` alternatives per token)
     abort_after    int           stream only: drop the connection after this many chunks
-    service_tier   str | null    the tier the chunks report (default: the request's, as OpenAI does)
+    service_tier   str | null    the tier the answer reports (default: the request's, as OpenAI does)
     cite_results   bool          answer from the last tool message's web results (a model that read
                                  them): ``content`` then a Markdown link to each result's URL
 
@@ -178,7 +178,7 @@ def completion(reply: Reply, body: dict, completion_id: str, created: int) -> di
         ]
     top = int(body.get("top_logprobs") or 0)
     logprobs = _logprobs(reply["content"], top) if reply.get("logprobs") and reply.get("content") else None
-    return {
+    answer = {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
@@ -188,6 +188,9 @@ def completion(reply: Reply, body: dict, completion_id: str, created: int) -> di
         ],
         "usage": usage_of(reply, body),
     }
+    if (tier := reply.get("service_tier", body.get("service_tier"))) is not None:
+        answer["service_tier"] = tier
+    return answer
 
 
 def chunks(reply: Reply, body: dict, completion_id: str, created: int) -> Iterator[Chunk]:

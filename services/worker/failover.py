@@ -34,10 +34,18 @@ class Backends:
         affinity: str | None = None,
         truncate: bool = False,
         vendor_fields: list[str] | tuple[str, ...] = (),
+        stream: bool = True,
     ) -> "Attempt":
-        """A chat call to ``model``, not started until its ``chunks`` are read."""
+        """A chat call to ``model``, not started until its ``chunks`` are read; not streamed from the
+        backend unless ``stream`` (the chunks are the same, see ``chatclient.chat_chunks``)."""
         return Attempt(
-            self, model=model, chat=chat, affinity=affinity, truncate=truncate, vendor_fields=vendor_fields
+            self,
+            model=model,
+            chat=chat,
+            affinity=affinity,
+            truncate=truncate,
+            vendor_fields=vendor_fields,
+            stream=stream,
         )
 
 
@@ -54,8 +62,10 @@ class Attempt:
         affinity: str | None,
         truncate: bool,
         vendor_fields: list[str] | tuple[str, ...],
+        stream: bool,
     ) -> None:
         self._backends = backends
+        self._stream = stream
         self._model = model
         self._chat = chat
         self._affinity = affinity
@@ -75,9 +85,13 @@ class Attempt:
             last: dict[str, Any] | None = None
             try:
                 body = routing.body_for(
-                    self._chat, deployment, vendor_fields=self._vendor_fields, truncate=self._truncate
+                    self._chat,
+                    deployment,
+                    vendor_fields=self._vendor_fields,
+                    truncate=self._truncate,
+                    stream=self._stream,
                 )
-                async for last in chatclient.stream_chat(self._backends.client, deployment, body):
+                async for last in chatclient.chat_chunks(self._backends.client, deployment, body):
                     yield last
             except BackendUnavailable as error:
                 pool.failed(deployment, error.reason)

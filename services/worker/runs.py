@@ -153,6 +153,8 @@ class Run:
             affinity=call.affinity,
             truncate=call.response.get("truncation") == "auto",
             vendor_fields=call.vendor_fields,
+            # Nobody watches a foreground non-stream response's tokens (``Outbox``): read its answer whole.
+            stream=call.stream or call.background,
         )
         try:
             try:

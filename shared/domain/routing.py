@@ -87,14 +87,20 @@ def refused_vendor_fields(config: GatewayConfig, model: str, fields: Iterable[st
 
 
 def body_for(
-    chat: dict[str, Any], deployment: Deployment, *, vendor_fields: Iterable[str] = (), truncate: bool = False
+    chat: dict[str, Any],
+    deployment: Deployment,
+    *,
+    vendor_fields: Iterable[str] = (),
+    truncate: bool = False,
+    stream: bool = True,
 ) -> dict[str, Any]:
     """The translated chat body, addressed to one deployment: its upstream model name, streaming with
-    usage, the max-tokens parameter spelled the way that backend wants, ``service_tier`` only where
-    the deployment forwards it, of the request's ``vendor_fields`` only those it accepts; truncated as
-    ``fitted`` says."""
+    usage (unless not ``stream``), the max-tokens parameter spelled the way that backend wants,
+    ``service_tier`` only where the deployment forwards it, of the request's ``vendor_fields`` only
+    those it accepts; truncated as ``fitted`` says."""
     chat = fitted(chat, deployment, truncate=truncate)
-    body = {**chat, "model": deployment.model, "stream": True, "stream_options": {"include_usage": True}}
+    streaming = {"stream": True, "stream_options": {"include_usage": True}} if stream else {"stream": False}
+    body = {**chat, "model": deployment.model, **streaming}
     if deployment.extra_fields is not None:
         for name in set(vendor_fields) - set(deployment.extra_fields):
             body.pop(name, None)

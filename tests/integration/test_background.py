@@ -140,3 +140,18 @@ def test_a_foreground_stream_the_client_left_still_completes(client, mock_llm):
             time.sleep(0.05)
     done, _ = wait_for_status(client, first.response.id, {"completed"})
     assert done.output_text == SLOW["content"]
+
+
+def test_only_a_foreground_non_stream_answer_is_asked_of_the_backend_whole(client, mock_llm):
+    """Nobody watches its tokens; a stream's and a background response's (which can be streamed
+    again, or cancelled half-way) are streamed from the backend."""
+    whole = client.responses.create(model="m1", input="whole")
+    streamed = list(client.responses.create(model="m1", input="streamed", stream=True))[-1].response
+    queued = client.responses.create(model="m1", input="later", background=True)
+    later, _ = wait_for_status(client, queued.id, {"completed"})
+    assert [r.output_text for r in (whole, streamed, later)] == [
+        "echo: whole",
+        "echo: streamed",
+        "echo: later",
+    ]
+    assert [r["body"]["stream"] for r in mock_llm.requests()] == [False, True, True]

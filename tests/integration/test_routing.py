@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+from openai.types.responses import Response
 from pymongo import MongoClient
 from pymongo.database import Database
 
@@ -57,16 +58,22 @@ def test_a_failing_deployment_is_retried_on_the_other(client, mock_llm, db, fail
     assert served_by(db, response.id) == second
 
 
+def streamed(client: openai.OpenAI, **params) -> Response:
+    """A streamed response, as its last event shows it: only a streamed answer has a first chunk (a
+    foreground non-stream one is asked of the backend whole)."""
+    return list(client.responses.create(stream=True, **params))[-1].response
+
+
 def test_a_connection_reset_before_the_first_chunk_is_retried_on_the_only_deployment(client, mock_llm):
     mock_llm.script({"content": "lost", "abort_after": 0})  # headers, then the connection drops
-    response = client.responses.create(model="m2", input="once more")
+    response = streamed(client, model="m2", input="once more")
     assert response.status == "completed" and response.output_text == "echo: once more"
     assert upstreams(mock_llm) == ["mock-2", "mock-2"]
 
 
 def test_a_failure_after_the_first_chunk_is_not_retried(client, mock_llm):
     mock_llm.script({"content": "a long answer that breaks off", "abort_after": 2})
-    response = client.responses.create(model="routed", input="break")
+    response = streamed(client, model="routed", input="break")
     assert response.status == "failed" and response.error.code == "server_error"
     assert len(upstreams(mock_llm)) == 1
 

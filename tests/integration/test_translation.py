@@ -11,6 +11,8 @@ import pytest
 from shared.domain import compaction
 from shared.ids import derived_id
 
+# What the backend is asked for: a foreground non-stream response's answer whole, a compaction streamed.
+WHOLE = {"model": "mock-1", "stream": False}
 CHUNK = {"model": "mock-1", "stream": True, "stream_options": {"include_usage": True}}
 USAGE = {
     "prompt_tokens": 12,
@@ -115,7 +117,7 @@ def test_input_images_by_url_and_data_with_detail(client, mock_llm):
     body = create(client, model="m1", input=[{"role": "user", "content": content}])
 
     assert upstream(mock_llm) == {
-        **CHUNK,
+        **WHOLE,
         "messages": [
             {
                 "role": "user",
@@ -152,7 +154,7 @@ def test_input_files_inline_text_and_pass_other_files(client, mock_llm):
     body = create(client, model="m1", input=[{"role": "user", "content": content}])
 
     assert upstream(mock_llm) == {
-        **CHUNK,
+        **WHOLE,
         "messages": [
             {
                 "role": "user",
@@ -259,7 +261,7 @@ def test_function_tools_and_tool_choice_hosted_tools_not_forwarded(
         max_tool_calls=3,
     )
     assert upstream(mock_llm) == {
-        **CHUNK,
+        **WHOLE,
         "messages": [{"role": "user", "content": "hi"}],
         "tools": chat_tools,
         "tool_choice": chat_choice,
@@ -273,7 +275,7 @@ def test_function_tools_and_tool_choice_hosted_tools_not_forwarded(
 
 def test_only_hosted_tools_sends_no_tools(client, mock_llm):
     body = create(client, model="m1", input="search", tools=HOSTED_TOOLS)
-    assert upstream(mock_llm) == {**CHUNK, "messages": [{"role": "user", "content": "search"}]}
+    assert upstream(mock_llm) == {**WHOLE, "messages": [{"role": "user", "content": "search"}]}
     assert body["status"] == "completed" and body["tools"] == HOSTED_TOOLS
 
 
@@ -287,7 +289,7 @@ def test_chat_completions_shaped_tools_are_accepted_and_echoed_in_the_responses_
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
     )
     assert upstream(mock_llm) == {
-        **CHUNK,
+        **WHOLE,
         "messages": [{"role": "user", "content": "hi"}],
         "tools": [WEATHER_CHAT, {"type": "function", "function": {"name": "get_time"}}],
         "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
@@ -360,7 +362,7 @@ def test_one_function_call_round_trip(client, mock_llm):
     )
     first = create(client, model="m1", input="weather in Paris?", tools=[WEATHER])
     assert upstream(mock_llm) == {
-        **CHUNK,
+        **WHOLE,
         "messages": [{"role": "user", "content": "weather in Paris?"}],
         "tools": [WEATHER_CHAT],
         "tool_choice": "auto",
@@ -471,7 +473,7 @@ def test_reasoning_comes_first_counts_in_usage_and_is_not_replayed(client, mock_
     mock_llm.script({"reasoning": "Think: 6*7.", "content": "42", "usage": USAGE})
     body = create(client, model="m1", input="6 times 7?", reasoning={"effort": "high"})
     assert upstream(mock_llm) == {
-        **CHUNK,
+        **WHOLE,
         "messages": [{"role": "user", "content": "6 times 7?"}],
         "reasoning_effort": "high",
     }
@@ -535,7 +537,7 @@ def test_structured_output_maps_to_response_format_and_is_echoed(
 ):
     mock_llm.script({"content": '{"name":"Ada"}'})
     body = create(client, model="m1", input="who?", text=text)
-    expected = {**CHUNK, "messages": [{"role": "user", "content": "who?"}]}
+    expected = {**WHOLE, "messages": [{"role": "user", "content": "who?"}]}
     if response_format is not None:
         expected["response_format"] = response_format
     assert upstream(mock_llm) == expected
@@ -560,7 +562,7 @@ def test_length_and_content_filter_end_incomplete(
     mock_llm.script({"content": "Once upon", "finish_reason": finish_reason, "chunk_chars": 100})
     body = create(client, model=model, input="a story", max_output_tokens=5)
     assert upstream(mock_llm) == {
-        **CHUNK,
+        **WHOLE,
         "model": upstream_model,
         "messages": [{"role": "user", "content": "a story"}],
         limit_param: 5,
@@ -623,7 +625,7 @@ def test_logprobs_reach_the_text_parts_and_deltas(client, mock_llm):
     mock_llm.script({"content": "Hi", "logprobs": True, "chunk_chars": 100})
     body = create(client, **params)
     assert upstream(mock_llm) == {
-        **CHUNK,
+        **WHOLE,
         "messages": [{"role": "user", "content": "greet"}],
         "logprobs": True,
         "top_logprobs": 2,
@@ -673,7 +675,7 @@ def test_vendor_fields_and_cache_keys_reach_the_backend(client, mock_llm):
         extra_body=vendor,
     )
     assert upstream(mock_llm) == {
-        **CHUNK,
+        **WHOLE,
         "messages": [{"role": "user", "content": "hi"}],
         "prompt_cache_key": "cache-1",
         "safety_identifier": "user-hash-1",

@@ -24,7 +24,7 @@ def _client(handler) -> httpx.AsyncClient:
 
 
 async def _chunks(client: httpx.AsyncClient) -> list[dict]:
-    return [c async for c in chatclient.stream_chat(client, DEPLOYMENT, {"messages": []})]
+    return [c async for c in chatclient.chat_chunks(client, DEPLOYMENT, {"messages": [], "stream": True})]
 
 
 async def test_chunks_are_parsed_across_arbitrary_splits(monkeypatch):

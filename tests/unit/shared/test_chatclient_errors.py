@@ -278,7 +278,7 @@ async def test_the_deployment_key_sent_is_scrubbed_from_the_refusal(monkeypatch)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(echo_the_key)) as client:
         with pytest.raises(BackendFailed) as raised:
-            async for _ in chatclient.stream_chat(client, deployment, {"messages": []}):
+            async for _ in chatclient.chat_chunks(client, deployment, {"messages": [], "stream": True}):
                 pass
     assert raised.value.message == (
         "The backend refused the gateway: backend answered 403 (code denied): key [redacted] lacks access"

@@ -2,8 +2,10 @@
 
 Every ``POST .../chat/completions`` gets the same ``tokens`` tokens; streamed, one SSE chunk per token
 after ``delay_s``, then a finish chunk, a usage chunk when ``stream_options.include_usage`` asks for
-it, and ``[DONE]``. Replies are prebuilt bytes, so the backend's own cost is close to the socket's:
-whatever latency the bench adds on top of "direct" belongs to the gateway in front of it.
+it, and ``[DONE]``; not streamed, the whole completion once every token's ``delay_s`` has passed (a
+model takes as long to answer either way). Replies are prebuilt bytes, so the backend's own cost is
+close to the socket's: whatever latency the bench adds on top of "direct" belongs to the gateway in
+front of it.
 
 Run: ``python -m bench.mock_backend --port 9000 --tokens 16 --delay-ms 0``.
 """
@@ -150,7 +152,10 @@ class _Connection(asyncio.Protocol):
             return
         request = json.loads(body or b"{}")
         if not request.get("stream"):
-            self._transport.write(self._replies.completion)
+            if self._delay_s <= 0:
+                self._transport.write(self._replies.completion)
+                return
+            self._streaming = asyncio.get_running_loop().create_task(self._complete_slowly())
             return
         usage = bool((request.get("stream_options") or {}).get("include_usage"))
         if self._delay_s <= 0:
@@ -173,6 +178,14 @@ class _Connection(asyncio.Protocol):
                 await asyncio.sleep(self._delay_s)
                 self._write(replies.token_frame)
             self._write(self._tail(usage))
+        finally:
+            self._streaming = None
+        self._serve()
+
+    async def _complete_slowly(self) -> None:
+        try:
+            await asyncio.sleep(self._delay_s * self._tokens)
+            self._write(self._replies.completion)
         finally:
             self._streaming = None
         self._serve()

@@ -41,6 +41,22 @@ async def test_non_stream_reply_is_a_chat_completion(backend):
     assert reply["usage"]["completion_tokens"] == 3
 
 
+async def test_a_paced_backend_answers_non_stream_calls_whole_and_keeps_the_connection():
+    replies = mock_backend.build_replies(3)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: mock_backend._Connection(replies, 0.001, 3), "127.0.0.1", 0)
+    target = Target("direct", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", "chat", "bench")
+    connection = await target.connect()
+    try:
+        exchanges = [await connection.post(target.path, target.body(False)) for _ in range(2)]
+    finally:
+        connection.close()
+        server.close()
+        await server.wait_closed()
+    for exchange in exchanges:
+        assert json.loads(exchange.body)["choices"][0]["message"]["content"] == mock_backend.TOKEN * 3
+
+
 async def test_stream_sends_tokens_then_finish_then_usage_then_done(backend):
     connection = await backend.connect()
     exchange = await connection.post(backend.path, backend.body(True), backend.first_marker)

@@ -1,5 +1,6 @@
-"""One chat call, start to end: route it, stream it from the backend, and turn every chunk into
-Responses events in-process (see docs/architecture.md: no NATS hop per token).
+"""One chat call, start to end: route it, stream it from the backend (a foreground non-stream answer
+is read whole, as the chunks that would have streamed it), and turn every chunk into Responses events
+in-process (see docs/architecture.md: no NATS hop per token).
 
 The backend is read by its own task that only queues chunks; this loop alone turns them into events.
 A cancel or the deadline is just another item in that queue, so a run stops between two events,

@@ -42,6 +42,32 @@ async def test_chunks_are_parsed_across_arbitrary_splits(monkeypatch):
     assert seen == {"auth": "Bearer sk-up", "url": "http://backend/v1/chat/completions"}
 
 
+async def test_an_answer_asked_for_whole_comes_as_the_chunks_that_would_have_streamed_it():
+    completion = {
+        "id": "c1",
+        "created": 1,
+        "model": "up",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+    async with _client(lambda _: httpx.Response(200, json=completion)) as client:
+        chunks = [
+            c async for c in chatclient.chat_chunks(client, DEPLOYMENT, {"messages": [], "stream": False})
+        ]
+    assert [c["choices"][0]["delta"] for c in chunks[:-1]] == [{"role": "assistant", "content": "Hi"}, {}]
+    assert chunks[-1]["usage"] == completion["usage"]
+
+
+async def test_a_backend_that_streams_when_asked_for_a_whole_answer_is_read_as_a_stream():
+    body = b'data: {"n": 1}\n\ndata: [DONE]\n\n'
+    sse = {"content-type": "text/event-stream; charset=utf-8"}
+    async with _client(lambda _: httpx.Response(200, stream=_Pieces([body]), headers=sse)) as client:
+        chunks = [
+            c async for c in chatclient.chat_chunks(client, DEPLOYMENT, {"messages": [], "stream": False})
+        ]
+    assert chunks == [{"n": 1}]
+
+
 @pytest.mark.parametrize(
     ("status", "text", "error"),
     [

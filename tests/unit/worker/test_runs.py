@@ -1,6 +1,7 @@
 """A run against an in-memory log with JetStream's duplicate window and acks that can be lost, and a
 backend served by httpx's MockTransport: what reaches the log when acks go missing, when another
-writer holds the response, and when a call is run again."""
+writer holds the response, and when a call is run again; and that what the backend sent at once is
+logged as one message of deltas, each state alone."""
 
 import asyncio
 import json

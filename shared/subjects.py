@@ -34,7 +34,7 @@ def cancel_requested(response_id: str) -> str:
 
 def response_event(response_id: str, event_type: str) -> str:
     """Where a Responses stream event of ``event_type`` is logged: token deltas apart from state."""
-    return response_deltas(response_id) if _is_delta(event_type) else f"resp.{response_id}.{_STATE_SUFFIX}"
+    return response_deltas(response_id) if is_delta(event_type) else f"resp.{response_id}.{_STATE_SUFFIX}"
 
 
 def response_deltas(response_id: str) -> str:
@@ -108,7 +108,8 @@ ALL_CANCELS = "resp.*.cancel"
 SERVICES = ("translator", "worker", "store")
 
 
-def _is_delta(event_type: str) -> bool:
+def is_delta(event_type: str) -> bool:
+    """Whether a stream event of ``event_type`` is a delta (logged on ``resp.<id>.delta``), not a state."""
     return event_type not in STATE_EVENT_TYPES
 
 

@@ -55,13 +55,14 @@ def coalesced(payloads: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     ``MAX_COALESCED``, and every state event alone."""
     groups: list[list[dict[str, Any]]] = []
     for payload in payloads:
-        last = groups[-1] if groups else None
-        if last and _delta(payload) and _delta(last[-1]) and len(last) < MAX_COALESCED:
-            last.append(payload)
+        if groups and _joins(groups[-1], payload):
+            groups[-1].append(payload)
         else:
             groups.append([payload])
     return groups
 
 
-def _delta(payload: dict[str, Any]) -> bool:
-    return payload["type"] not in subjects.STATE_EVENT_TYPES
+def _joins(group: list[dict[str, Any]], payload: dict[str, Any]) -> bool:
+    """A delta joins a group of deltas that has room."""
+    deltas = subjects.is_delta(group[-1]["type"]) and subjects.is_delta(payload["type"])
+    return deltas and len(group) < MAX_COALESCED

@@ -364,3 +364,18 @@ async def test_an_overloaded_only_deployment_is_not_tried_again():
     await execute(Run(call()), log, client)
     assert len(seen) == 1
     assert [t.type for t in terminal(log)] == ["response.failed"]
+
+
+def no_json(_: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=b"<html>bad gateway</html>")
+
+
+async def test_a_whole_answer_that_is_no_json_ends_the_response_failed_once():
+    """A foreground non-stream call asks for the answer whole; a body that does not parse is the
+    backend's fault: the response fails, the call is not run forever."""
+    log, (client, seen) = MemoryLog(), backend(no_json)
+    await execute(Run(call(stream=False)), log, client)
+    assert [json.loads(r.content)["stream"] for r in seen] == [False]
+    [failed] = terminal(log)
+    assert failed.type == "response.failed"
+    assert "could not be read" in failed.payload["response"]["error"]["message"]

@@ -11,9 +11,10 @@ scan whole collections (a rebuild) ask for more.
 The store also turns retryable writes off. Each of its writes is a guarded upsert that may be applied
 any number of times, and a failed one is redelivered by JetStream (``services.store.handlers``), so
 the driver's single retry adds nothing; yet every retryable write costs the server a record of its
-reply. The embedded stand-in (``secantusd-py``) keeps up to 10,000 such records and walks them all on
-every retryable write, then sorts them on every write past the cap: past 10,000 writes each one cost
-about four times as much (the soak's decay, see bench/README.md).
+reply. The embedded stand-in (``secantusd-py``), when it advertises a replica set, keeps up to 10,000
+such records and walks them all on every retryable write, then sorts them on every write past the
+cap: past 10,000 writes each one cost about four times as much (the soak's decay, see
+bench/README.md). ``./dev up`` now runs it standalone, where the driver retries no write.
 """
 
 from pymongo import AsyncMongoClient

@@ -98,7 +98,10 @@ def nats_process(port: int, store_dir: Path, log_path: Path | None) -> Process:
 
 def mongo_process(port: int, storage: Path, log_path: Path | None) -> Process:
     argv = [_binary("secantusd-py", "MONGO_URI"), "--host", HOST, "--port", str(port)]
-    argv += ["--storage-path", str(storage), "--log-level", "WARNING"]
+    # Standalone: the services use neither change streams nor transactions, and a stand-in that
+    # advertises a replica set keeps an oplog entry for every document it changes, a sixth of its CPU
+    # per write (bench/README.md, "The stand-in: no oplog, and one insert...").
+    argv += ["--standalone", "--storage-path", str(storage), "--log-level", "WARNING"]
     ready = partial(mongo_answers, f"mongodb://{HOST}:{port}")
     return Process("mongo", argv, dict(os.environ), log_path, ready=ready)
 

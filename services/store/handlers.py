@@ -20,6 +20,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from services.store import conversations as conversation_turns
 from services.store import durable
+from services.store.pairing import Pairing
 from shared import bus, consumers, deadletter, eventlog, subjects
 from shared.datakeys import KeyDestroyed
 from shared.domain import conversations, projection
@@ -55,6 +56,8 @@ async def register(
     await durable.ensure(js, config)
     nc = broker.connection
     projector = repository.Projector(collection, usage_collection=usage_collection, ttl_s=ttl_s)
+    # Held requests take handlers of their own, so the other events keep `concurrency` of them.
+    pairing = Pairing(projector, capacity=concurrency)
 
     async def project_event(msg: NatsMessage) -> None:
         try:
@@ -70,7 +73,7 @@ async def register(
             # Before the deletion is signalled (and the api answers it): once DELETE returns, the
             # content is unreadable everywhere. The event itself is already open, so it still folds.
             await keys.destroy(event.tenant, event.response_id)
-        await projector.fold(event)
+        await pairing.fold(event)
         signal = projection.projected_signal(event) or conversations.projected_signal(event)
         if signal is not None:
             await _signal(nc, event.response_id, signal)
@@ -83,7 +86,7 @@ async def register(
             msg, lambda: project_event(msg), js=js, consumer=DURABLE, on_failure=unstored, policy=REDELIVERY
         )
 
-    bus.subscribe(broker, DURABLE, {"event": on_event}, concurrency=concurrency, durable=config)
+    bus.subscribe(broker, DURABLE, {"event": on_event}, concurrency=2 * concurrency, durable=config)
 
     async def exhausted(raw: RawStreamMsg, reason: str) -> None:
         await _tell_unstored(nc, raw.subject or "")

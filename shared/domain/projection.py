@@ -82,6 +82,22 @@ def erases(event: Event) -> bool:
     return False
 
 
+def written_with_its_end(event: ResponseRequested) -> bool:
+    """Whether the store may write ``event`` together with its response's end: nobody reads a
+    foreground response's projection while it runs (its client holds the connection, and a read by
+    id finds it in the log, shared/readmodel/fresh.py); a background response is read while it runs,
+    and a conversation's turn is answered once its request is projected (``projected_signal``)."""
+    request = event.request
+    return request.store and not request.background and request.conversation is None
+
+
+def together(request: ResponseRequested, end: ResponseStreamed, *, ttl_s: int) -> Doc:
+    """The document that ``request`` and then ``end`` leave behind where there was none."""
+    doc = fold(fold(None, request, ttl_s=ttl_s), end, ttl_s=ttl_s)
+    assert doc is not None  # a stored request always leaves a document
+    return doc
+
+
 def projected_signal(event: Event) -> Doc | None:
     """What the store tells the api once ``event`` is projected, if an api may be waiting for it: a
     deletion, and a turn of a conversation (appended from its request and its end, stored or not).

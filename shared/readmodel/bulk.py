@@ -9,17 +9,18 @@ each (bench/README.md, "The store's writes").
 Every write of the projection is a guarded upsert that may be applied in any order and any number of
 times (``shared.domain.projection``), so writes of one batch need no order among themselves. Each
 caller learns its own write's outcome: applied, a duplicate key (``apply`` then retries it without
-upsert, as ``repository.apply`` does), or the error it alone met. A transient error of the whole
-command (unreachable, timed out) goes to every write it carried; any other (a write BSON cannot
-hold fails the command before it is sent) has each write tried alone, so only its own fails.
+upsert, as ``repository.apply`` does; ``insert`` reports it), or the error it alone met. A transient
+error of the whole command (unreachable, timed out) goes to every write it carried; any other (a
+write BSON cannot hold fails the command before it is sent) has each write tried alone, so only its
+own fails.
 """
 
 import asyncio
 import dataclasses
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, ExecutionTimeout, WriteError
+from pymongo.errors import BulkWriteError, ExecutionTimeout, WriteError
 
 from shared import mongo, retries
 from shared.domain.projection import Write
@@ -33,13 +34,15 @@ WAIT_S = 3 * mongo.TIMEOUT_MS / 1000
 _DUPLICATE_KEY = 11000
 _TIMED_OUT = 50  # MaxTimeMSExpired
 
+_Queued = tuple[UpdateOne | InsertOne, "asyncio.Future[bool]"]
+
 
 class GroupWriter:
     """One collection's writes, gathered; one per collection and event loop."""
 
     def __init__(self, collection: AsyncCollection) -> None:
         self.collection = collection
-        self._queue: list[tuple[Write, asyncio.Future[bool]]] = []
+        self._queue: list[_Queued] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def apply(self, write: Write) -> None:
@@ -49,16 +52,23 @@ class GroupWriter:
             # concurrently: only the latter can still apply, so once more without inserting.
             await asyncio.wait_for(self.submit(dataclasses.replace(write, upsert=False)), WAIT_S)
 
+    async def insert(self, doc: dict) -> bool:
+        """Insert ``doc`` with the writes queued now; False if a document with its id exists."""
+        return await asyncio.wait_for(self._queued(InsertOne(doc)), WAIT_S)
+
     def submit(self, write: Write) -> "asyncio.Future[bool]":
         """Queue ``write``; its future is True once applied, False on a duplicate key."""
+        return self._queued(UpdateOne(write.filter, write.update, upsert=write.upsert))
+
+    def _queued(self, op: UpdateOne | InsertOne) -> "asyncio.Future[bool]":
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append((write, future))
+        self._queue.append((op, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return future
 
     async def _flush(self) -> None:
-        batch: list[tuple[Write, asyncio.Future[bool]]] = []
+        batch: list[_Queued] = []
         try:
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
@@ -70,11 +80,10 @@ class GroupWriter:
             self._queue = []
             raise
 
-    async def _write(self, batch: list[tuple[Write, "asyncio.Future[bool]"]]) -> None:
-        ops = [UpdateOne(w.filter, w.update, upsert=w.upsert) for w, _ in batch]
+    async def _write(self, batch: list[_Queued]) -> None:
         errors: dict[int, dict] = {}
         try:
-            await self.collection.bulk_write(ops, ordered=False)
+            await self.collection.bulk_write([op for op, _ in batch], ordered=False)
         except BulkWriteError as error:
             if concern := error.details.get("writeConcernErrors"):
                 _fail(batch, _error_of(concern[-1]))
@@ -84,7 +93,8 @@ class GroupWriter:
             if len(batch) > 1 and not retries.is_transient(error):
                 # One write BSON cannot hold (say) fails the whole command before it is sent: each
                 # alone, so that only that write fails and the others apply.
-                await self._one_by_one(batch)
+                for queued in batch:
+                    await self._write([queued])
             else:
                 _fail(batch, error)
             return
@@ -98,25 +108,8 @@ class GroupWriter:
             else:
                 future.set_exception(_error_of(found))
 
-    async def _one_by_one(self, batch: list[tuple[Write, "asyncio.Future[bool]"]]) -> None:
-        for write, future in batch:
-            try:
-                await self.collection.update_one(write.filter, write.update, upsert=write.upsert)
-            except DuplicateKeyError:
-                outcome: bool | Exception = False
-            except Exception as error:
-                outcome = error
-            else:
-                outcome = True
-            if future.done():
-                continue
-            if isinstance(outcome, Exception):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
 
-
-def _fail(batch: list[tuple[Write, "asyncio.Future[bool]"]], error: Exception) -> None:
+def _fail(batch: list[_Queued], error: Exception) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(error)

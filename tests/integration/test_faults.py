@@ -2,6 +2,7 @@
 or restarted mid-flight, on a stack of this module's own so the session's stack stays untouched."""
 
 import asyncio
+import concurrent.futures
 import json
 import time
 import uuid
@@ -15,6 +16,7 @@ from nats.js.api import ConsumerConfig
 from pymongo import MongoClient
 
 from deploy.local.stack import Stack
+from services.store import durable as store_durable
 from services.worker import handlers as worker_handlers
 from services.worker import logged
 from shared import consumers, eventlog, subjects
@@ -173,6 +175,39 @@ def test_store_restart_catches_up_without_loss_or_doubles(stack, client, mock_ll
     assert sorted(d["_id"] for d in docs) == sorted(r.id for r in made)
     for doc in docs:  # retention: each response expires TTL after it was created
         assert doc["expires_at"].timestamp() == pytest.approx(doc["created_at"] + TTL_S, abs=1)
+
+
+def test_a_request_the_store_held_when_killed_is_projected_after_its_restart(stack, client, mock_llm):
+    """The store holds a foreground response's request, unacked, to write it with the response's end
+    (services/store/pairing.py); killed meanwhile, it loses nothing: after its restart the end is
+    projected at once and the request when JetStream delivers it again (the store's ack wait)."""
+    mock_llm.script(SLOW)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(client.responses.create, model="m1", input="held by the store")
+        until(lambda: _store_unacked(stack) == 1, "the store holds the request")
+        stack.kill("store")
+        response = answer.result(timeout=30)
+    assert response.status == "completed"
+    with MongoClient(stack.mongo_uri) as mongo:
+        responses = mongo["responses_gateway"]["responses"]
+        assert responses.find_one({"_id": response.id}) is None  # held, not written
+        stack.restart("store")
+        whole = {"_id": response.id, "status": "completed", "input_items": {"$ne": None}}
+        doc = until(lambda: responses.find_one(whole), "the held request is projected")
+    assert doc["input_items"][0]["content"][0]["text"] == "held by the store"
+    assert doc["response"]["output"][0]["content"][0]["text"] == SLOW["content"] == response.output_text
+
+
+def _store_unacked(stack: Stack) -> int:
+    async def read() -> int:
+        nc = await nats.connect(stack.nats_url)
+        try:
+            info = await nc.jetstream().consumer_info(subjects.STREAM, store_durable.DURABLE)
+        finally:
+            await nc.close()
+        return info.num_ack_pending
+
+    return asyncio.run(read())
 
 
 def test_nats_restart_every_service_reconnects(stack, client, mock_llm):

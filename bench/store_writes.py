@@ -1,0 +1,165 @@
+"""What the store's writes of one response cost the embedded MongoDB stand-in, by write pattern.
+
+    python -m bench.store_writes                  # about a minute
+    python -m bench.store_writes --responses 3000 --rounds 3
+
+Starts the stand-in as ``./dev up`` does (standalone, its store on ``--dir``) and, for comparison, as
+it was started before: advertising a single-node replica set, where it keeps an oplog entry for every
+document it changes. Into each it writes ``--responses`` foreground responses the way the store does,
+in bulk writes of ``--batch`` responses, the responses collection's and usage's indexes in place:
+
+- ``guarded``: the request's upsert and the end's upsert, each guarded (``projection.write_for``);
+  what the store writes when a response's end comes later than its request is held;
+- ``together``: one insert of the document the two make (``projection.together``), what the store
+  writes when the end comes while its request is held (``services/store/pairing.py``).
+
+Both add the end's usage write. The figure is the stand-in's CPU time (user + system, from
+``/proc``) per response; the patterns alternate ``--rounds`` times, so the machine's swings fall on
+each. It prints one table; bench/README.md quotes it.
+"""
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pymongo import AsyncMongoClient, InsertOne, UpdateOne
+
+from bench import procs
+from deploy.local.processes import free_port, stop_all, wait_until
+from deploy.local.stack import mongo_process
+from shared.domain import projection, usage
+from shared.domain.requests import build_response
+from shared.events import ResponseRequested, ResponseStreamed
+from shared.ids import derived_id
+from shared.readmodel import repository
+from shared.readmodel import usage as usage_readmodel
+from shared.request_model import ResponseCreateRequest
+
+TTL_S = 86_400
+CREATED_AT = 1_700_000_000
+_REPLY = "Hello there, this is a sixteen token reply from the bench's mock backend."
+
+Ops = tuple[list[InsertOne | UpdateOne], list[UpdateOne]]
+
+
+def _pair(response_id: str) -> tuple[ResponseRequested, ResponseStreamed]:
+    request = ResponseCreateRequest(model="bench", input="Say hello in one short sentence.")
+    requested = ResponseRequested(
+        event_id=derived_id("evt", response_id, "requested"),
+        response_id=response_id,
+        tenant="tenant_bench",
+        request=request,
+        created_at=CREATED_AT,
+    )
+    item = {
+        "id": derived_id("msg", response_id, "out", 0),
+        "type": "message",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": _REPLY, "annotations": []}],
+    }
+    response = build_response(request, response_id=response_id, created_at=CREATED_AT, status="completed")
+    body = {"type": "response.completed", "sequence_number": 9, "response": {**response, "output": [item]}}
+    return requested, ResponseStreamed.of(body, response_id=response_id, tenant="tenant_bench")
+
+
+def guarded(requested: ResponseRequested, end: ResponseStreamed) -> Ops:
+    writes = [projection.write_for(e, ttl_s=TTL_S) for e in (requested, end)]
+    return [UpdateOne(w.filter, w.update, upsert=True) for w in writes if w], _usage(end)
+
+
+def together(requested: ResponseRequested, end: ResponseStreamed) -> Ops:
+    return [InsertOne(projection.together(requested, end, ttl_s=TTL_S))], _usage(end)
+
+
+def _usage(end: ResponseStreamed) -> list[UpdateOne]:
+    write = usage.write_for(end)
+    assert write is not None
+    return [UpdateOne(write.filter, write.update, upsert=True)]
+
+
+PATTERNS: dict[str, Callable[[ResponseRequested, ResponseStreamed], Ops]] = {
+    "guarded": guarded,
+    "together": together,
+}
+
+
+async def cpu_ms_per_response(
+    *, replica_set: bool, pattern: str, responses: int, batch: int, work: Path
+) -> tuple[float, int]:
+    """The stand-in's CPU per response for ``responses`` written by ``pattern`` into a fresh server,
+    and how many response documents it then holds."""
+    port = free_port()
+    server = mongo_process(port, work / f"mongo-{port}", work / "mongo.log")
+    if replica_set:
+        server.argv.remove("--standalone")
+    server.start()
+    assert server.pid is not None
+    try:
+        wait_until(server.ready, "the stand-in", 30.0, [server])
+        async with AsyncMongoClient(f"mongodb://127.0.0.1:{port}", retryWrites=False) as client:
+            db = client["bench"]
+            await repository.ensure_indexes(db["responses"])
+            await usage_readmodel.ensure_indexes(db["usage"])
+            pairs = [_pair(f"resp_{n:08d}") for n in range(responses)]
+            before = procs.snapshot({"mongo": server.pid})["mongo"].cpu_s
+            for start in range(0, responses, batch):
+                ops = [PATTERNS[pattern](*p) for p in pairs[start : start + batch]]
+                await asyncio.gather(
+                    db["responses"].bulk_write([op for own, _ in ops for op in own], ordered=False),
+                    db["usage"].bulk_write([op for _, used in ops for op in used], ordered=False),
+                )
+            after = procs.snapshot({"mongo": server.pid})["mongo"].cpu_s
+            documents = await db["responses"].count_documents({})
+        return (after - before) * 1000 / responses, documents
+    finally:
+        stop_all([server])
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="store-writes-", dir=args.dir))
+    cells = [(rs, pattern) for rs in (True, False) for pattern in PATTERNS]
+    results: dict[tuple[bool, str], list[float]] = {cell: [] for cell in cells}
+    documents: dict[tuple[bool, str], int] = {}
+    started = time.monotonic()
+    try:
+        for _ in range(args.rounds):
+            for replica_set, pattern in cells:
+                ms, documents[(replica_set, pattern)] = await cpu_ms_per_response(
+                    replica_set=replica_set,
+                    pattern=pattern,
+                    responses=args.responses,
+                    batch=args.batch,
+                    work=work,
+                )
+                results[(replica_set, pattern)].append(ms)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{args.responses} responses a run, bulks of {args.batch}, {time.monotonic() - started:.0f} s")
+    print("| stand-in | writes | documents | CPU ms per response, each round | median |")
+    print("| --- | --- | --- | --- | --- |")
+    for (replica_set, pattern), values in results.items():
+        mode = "replica set (before)" if replica_set else "standalone (`./dev up`)"
+        rounds = " / ".join(f"{v:.2f}" for v in values)
+        written = documents[(replica_set, pattern)]
+        print(f"| {mode} | {pattern} | {written} | {rounds} | {statistics.median(values):.2f} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--responses", type=int, default=1500)
+    parser.add_argument("--batch", type=int, default=12, help="responses per bulk write")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--dir", default=".data", help="where the stand-in keeps its files (a real disk)")
+    asyncio.run(main_async(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,10 @@ TOKEN_FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoni
 def write_for(event: Event) -> Write | None:
     """The usage write of ``event``, or None if it tells nothing about usage."""
     if isinstance(event, ResponseStreamed) and event.is_terminal:
-        return Write(filter={"_id": event.response_id}, update={"$set": _outcome(event)})
+        outcome = _outcome(event)
+        # Redelivery and replay aside, a response's usage document is new: inserted, not upserted.
+        first = {"_id": event.response_id, **outcome}
+        return Write(filter={"_id": event.response_id}, update={"$set": outcome}, insert=first)
     return None
 
 

@@ -47,6 +47,8 @@ class GroupWriter:
 
     async def apply(self, write: Write) -> None:
         """Apply ``write`` with the others queued now; raises what its own write met."""
+        if write.insert is not None and await self.insert(write.insert):
+            return
         if not await asyncio.wait_for(self.submit(write), WAIT_S) and write.upsert:
             # A document with this id exists but the guard did not match it, or it was inserted
             # concurrently: only the latter can still apply, so once more without inserting.

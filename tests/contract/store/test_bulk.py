@@ -5,10 +5,11 @@ import asyncio
 
 import pytest
 from bson.errors import InvalidDocument
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import WriteError
 
-from shared.domain import projection
+from shared.domain import projection, usage
 from shared.readmodel import repository
 from shared.readmodel.bulk import GroupWriter
 
@@ -18,15 +19,17 @@ TTL_S = 3600
 
 
 class _Counting:
-    """The collection, counting the commands the writer sends."""
+    """The collection, counting the commands the writer sends and their operations."""
 
     def __init__(self, collection: AsyncCollection) -> None:
         self._collection = collection
         self.commands = 0
+        self.ops: list[type] = []  # each operation's kind, in the order sent
 
-    async def bulk_write(self, *args: object, **kwargs: object) -> object:
+    async def bulk_write(self, ops: list, **kwargs: object) -> object:
         self.commands += 1
-        return await self._collection.bulk_write(*args, **kwargs)
+        self.ops += [type(op) for op in ops]
+        return await self._collection.bulk_write(ops, **kwargs)
 
 
 async def _one_by_one(collection: AsyncCollection, writes: list[projection.Write]) -> list[dict]:
@@ -95,3 +98,22 @@ async def test_a_write_bson_cannot_hold_fails_alone(collection: AsyncCollection)
     assert outcomes[0] is None
     assert isinstance(outcomes[1], InvalidDocument)
     assert await collection.find_one({"_id": "good"}) == {"_id": "good", "a": 1}
+
+
+async def test_a_write_that_makes_its_document_is_an_insert_and_its_update_once_it_exists(
+    collection: AsyncCollection,
+) -> None:
+    end = lifecycle("resp_used")[-1]
+    write = usage.write_for(end)
+    assert write is not None and write.insert is not None
+    expected = await _one_by_one(collection, [write])
+    await collection.delete_many({})
+    counting = _Counting(collection)
+    writer = GroupWriter(counting)  # type: ignore[arg-type]
+
+    await writer.apply(write)
+    assert counting.ops == [InsertOne]
+    await writer.apply(write)  # delivered again: the insert meets the document, the update applies
+    assert counting.ops == [InsertOne, InsertOne, UpdateOne]
+
+    assert await collection.find().sort("_id").to_list() == expected

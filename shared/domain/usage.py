@@ -5,8 +5,8 @@ event, which carries all of it (the worker stamps the key id and the serving dep
 
     tenant, key_id, model, created_at, status, finished_at, deployment, *_tokens, cost_usd, error_code
 
-The write ``$set``s the event's facts under the response's id, so redelivery and replay change
-nothing. The cost is the worker's, at the prices its
+The document is inserted under the response's id; a redelivery or a replay finds it there, and its
+``$set`` of the same facts changes nothing. The cost is the worker's, at the prices its
 deployment had when it served the call. Usage documents do not expire: they are the accounts.
 """
 

@@ -56,7 +56,6 @@ async def register(
     await durable.ensure(js, config)
     nc = broker.connection
     projector = repository.Projector(collection, usage_collection=usage_collection, ttl_s=ttl_s)
-    # Held requests take handlers of their own, so the other events keep `concurrency` of them.
     pairing = Pairing(projector, capacity=concurrency)
 
     async def project_event(msg: NatsMessage) -> None:
@@ -86,7 +85,9 @@ async def register(
             msg, lambda: project_event(msg), js=js, consumer=DURABLE, on_failure=unstored, policy=REDELIVERY
         )
 
-    bus.subscribe(broker, DURABLE, {"event": on_event}, concurrency=2 * concurrency, durable=config)
+    # Held requests take handlers of their own, so the other events keep `concurrency` of them.
+    slots = concurrency + pairing.capacity
+    bus.subscribe(broker, DURABLE, {"event": on_event}, concurrency=slots, durable=config)
 
     async def exhausted(raw: RawStreamMsg, reason: str) -> None:
         await _tell_unstored(nc, raw.subject or "")

@@ -26,7 +26,7 @@ class Pairing:
 
     def __init__(self, projector: Projector, *, capacity: int, hold_s: float = HOLD_S) -> None:
         self._projector = projector
-        self._capacity = capacity
+        self.capacity = capacity
         self._hold_s = hold_s
         # Response id -> its held request, and whether its end wrote it (False: write it alone).
         self._held: dict[str, tuple[ResponseRequested, asyncio.Future[bool]]] = {}
@@ -48,7 +48,7 @@ class Pairing:
     def _holds(self, request: ResponseRequested) -> bool:
         return (
             projection.written_with_its_end(request)
-            and len(self._held) < self._capacity
+            and len(self._held) < self.capacity
             and request.response_id not in self._held
         )
 
@@ -60,8 +60,9 @@ class Pairing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(written), self._hold_s)
         finally:
-            if self._held.get(response_id, (None, None))[1] is written:
-                del self._held[response_id]  # not taken by its end: written alone below
+            held = self._held.get(response_id)
+            if held is not None and held[1] is written:  # not taken by its end: written alone below
+                del self._held[response_id]
                 written.set_result(False)
         if not await written:
             await self._projector.fold(request)

@@ -3,10 +3,11 @@ or restarted mid-flight, on a stack of this module's own so the session's stack 
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import nats
@@ -182,9 +183,9 @@ def test_a_request_the_store_held_when_killed_is_projected_after_its_restart(sta
     (services/store/pairing.py); killed meanwhile, it loses nothing: after its restart the end is
     projected at once and the request when JetStream delivers it again (the store's ack wait)."""
     mock_llm.script(SLOW)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    with _store_unacked(stack) as unacked, concurrent.futures.ThreadPoolExecutor(1) as pool:
         answer = pool.submit(client.responses.create, model="m1", input="held by the store")
-        until(lambda: _store_unacked(stack) == 1, "the store holds the request")
+        until(lambda: unacked() == 1, "the store holds the request")
         stack.kill("store")
         response = answer.result(timeout=30)
     assert response.status == "completed"
@@ -198,16 +199,23 @@ def test_a_request_the_store_held_when_killed_is_projected_after_its_restart(sta
     assert doc["response"]["output"][0]["content"][0]["text"] == SLOW["content"] == response.output_text
 
 
-def _store_unacked(stack: Stack) -> int:
-    async def read() -> int:
-        nc = await nats.connect(stack.nats_url)
-        try:
-            info = await nc.jetstream().consumer_info(subjects.STREAM, store_durable.DURABLE)
-        finally:
-            await nc.close()
+@contextlib.contextmanager
+def _store_unacked(stack: Stack) -> Iterator[Callable[[], int]]:
+    """How many events the store has been delivered and not acked, read over one connection, so that
+    each look is quick enough to fall inside a short hold even on a busy machine."""
+    loop = asyncio.new_event_loop()
+    nc = loop.run_until_complete(nats.connect(stack.nats_url))
+    js = nc.jetstream()
+
+    def unacked() -> int:
+        info = loop.run_until_complete(js.consumer_info(subjects.STREAM, store_durable.DURABLE))
         return info.num_ack_pending
 
-    return asyncio.run(read())
+    try:
+        yield unacked
+    finally:
+        loop.run_until_complete(nc.close())
+        loop.close()
 
 
 def test_nats_restart_every_service_reconnects(stack, client, mock_llm):

@@ -28,11 +28,8 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
 
-from faststream._internal.context import Context
 from faststream.nats import NatsMessage
-from faststream.nats.message import NatsMessage as Delivered
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 from nats.js.errors import NotFoundError
@@ -43,7 +40,6 @@ from shared.retries import Transient, is_transient
 
 __all__ = [
     "REDELIVERY",
-    "InlineMessage",
     "OnFailure",
     "Redelivery",
     "Transient",
@@ -189,21 +185,6 @@ def _age_s(msg: NatsMessage) -> float:
     """Since the message was stored: at least how long ago its latest delivery was for a first one,
     and always more than a heartbeat for a redelivered one."""
     return time.time() - msg.raw_message.metadata.timestamp.timestamp()
-
-
-class _InlineMessage(Context):
-    """FastStream hands a handler its ``NatsMessage`` through a context field whose ``use`` is sync,
-    and fast_depends runs every sync ``use`` in a worker thread: a thread hop per message, under load
-    more of the store's CPU than projecting the event (bench/profiles), and in a burst a queue of
-    messages whose ack wait runs out before their handlers begin. An async ``use`` is awaited in the
-    loop."""
-
-    async def use(self, /, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
-        return super().use(**kwargs)
-
-
-# A handler's parameter type for its message instead of ``NatsMessage``: the same object, no thread.
-InlineMessage = Annotated[Delivered, _InlineMessage("message")]
 
 
 def _what(msg: NatsMessage) -> str:

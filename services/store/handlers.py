@@ -77,7 +77,7 @@ async def register(
         if signal is not None:
             await _signal(nc, event.response_id, signal)
 
-    async def on_event(msg: consumers.InlineMessage) -> None:
+    async def on_event(msg: NatsMessage) -> None:
         async def unstored(reason: str) -> None:
             await _tell_unstored(nc, msg.raw_message.subject)
 

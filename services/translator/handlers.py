@@ -8,7 +8,7 @@ delivery timed out (``shared.deadletter.watch_exhausted``, started in ``main.py`
 
 import logging
 
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
 from nats.js.errors import NotFoundError
@@ -46,7 +46,7 @@ def register(
     log_reads = fresh.LogReads(js, ttl_s)
     turns = TurnCache(epoch=lambda: broker.connection.stats["reconnects"])
 
-    async def on_requested(msg: consumers.InlineMessage) -> None:
+    async def on_requested(msg: NatsMessage) -> None:
         requested: list[ResponseRequested] = []  # set once the message decoded: then it can be failed
 
         async def work() -> None:
@@ -70,8 +70,8 @@ def register(
             heartbeat_s=HEARTBEAT_S,
         )
 
-    async def on_deleted(event: ResponseDeleted) -> None:
-        turns.forget(event.response_id)
+    async def on_deleted(msg: NatsMessage) -> None:
+        turns.forget(ResponseDeleted.model_validate_json(msg.body).response_id)
 
     handlers = {"requested": on_requested, "deleted": on_deleted}
     bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=consumer_config())

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Mapping
 
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsMessage
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RawStreamMsg
 
@@ -81,13 +81,13 @@ async def register(
 
     oneshots = OneShots(backends)
 
-    async def on_cancel(request: ResponseCancelRequested) -> None:
-        calls.cancel(request.response_id)
+    async def on_cancel(msg: NatsMessage) -> None:
+        calls.cancel(ResponseCancelRequested.model_validate_json(msg.body).response_id)
 
-    async def on_complete(msg: consumers.InlineMessage) -> Completed:
+    async def on_complete(msg: NatsMessage) -> Completed:
         return await oneshots.complete(backend_calls.decode(msg.body, msg.headers, CompletionRequested))
 
-    async def on_count(msg: consumers.InlineMessage) -> TokensCounted:
+    async def on_count(msg: NatsMessage) -> TokensCounted:
         return await oneshots.count(backend_calls.decode(msg.body, msg.headers, TokenCountRequested))
 
     handlers = {"chat_call": calls.handle, "cancel": on_cancel, "complete": on_complete, "count": on_count}
@@ -138,7 +138,7 @@ class ChatCalls:
         if run := self._runs.get(response_id):
             run.cancel()
 
-    async def handle(self, msg: consumers.InlineMessage) -> None:
+    async def handle(self, msg: NatsMessage) -> None:
         run: Run | ToolStep | None = None
 
         async def work() -> None:

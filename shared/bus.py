@@ -119,8 +119,8 @@ async def _undecoded(msg: NatsMessage) -> NatsMessage:
 def new_broker(settings: Settings, service: str) -> NatsBroker:
     """A handler is called with its ``NatsMessage`` and nothing else. Every handler opens its event
     itself (``eventlog.decode``: sealed content, the data key), so FastStream's JSON decoding of the
-    body and its dependency injection were work thrown away: about 80 µs of CPU a message
-    (bench/README.md), and an injected message had to dodge a thread hop besides."""
+    body and its dependency injection were work thrown away: about 160 µs of CPU a message
+    (``python -m bench.dispatch_cost``), and an injected message had to dodge a thread hop besides."""
     return NatsBroker(
         servers(settings.nats_url),
         apply_types=False,

@@ -99,6 +99,7 @@ def _poisons(corrupt_turn: str) -> list[Poison]:
         ("call", ("worker",)),
         ("state", ("store",)),
         ("deleted", ("store",)),
+        ("cancel", ()),  # only the worker's core subscription reads it: nothing to dead-letter
     ]:
         poisons.append(Poison(f"garbage on {kind}", f"resp.{_rid(kind)}.{kind}", garbage, durables))
         poisons.append(Poison(f"wrong shape on {kind}", f"resp.{_rid(kind)}.{kind}", wrong_shape, durables))

@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.translator import build
 from shared import bus, consumers, eventlog, reasoning_blobs, subjects
 from shared.config import GatewayConfig, runnable_tool_types
-from shared.events import Event, ResponseDeleted, ResponseRequested
+from shared.events import Event, ResponseRequested
 from shared.readmodel import chains, fresh
 from shared.readmodel.turns import TurnCache
 from shared.sealing import MasterKeys
@@ -71,7 +71,7 @@ def register(
         )
 
     async def on_deleted(msg: NatsMessage) -> None:
-        turns.forget(ResponseDeleted.model_validate_json(msg.body).response_id)
+        turns.forget((await eventlog.decode(js, msg)).response_id)
 
     handlers = {"requested": on_requested, "deleted": on_deleted}
     bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=consumer_config())

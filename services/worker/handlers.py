@@ -29,7 +29,7 @@ from services.worker.toolsteps import ToolStep
 from shared import backend_calls, bus, consumers, deadletter, eventlog, reasoning_blobs
 from shared.backend_calls import Completed, CompletionRequested, TokenCountRequested, TokensCounted
 from shared.config import Settings
-from shared.events import ChatCallRequested, ResponseCancelRequested, ToolCallsRequested
+from shared.events import ChatCallRequested, ToolCallsRequested
 from shared.sealing import MasterKeys
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ async def register(
     oneshots = OneShots(backends)
 
     async def on_cancel(msg: NatsMessage) -> None:
-        calls.cancel(ResponseCancelRequested.model_validate_json(msg.body).response_id)
+        calls.cancel((await eventlog.decode(js, msg)).response_id)
 
     async def on_complete(msg: NatsMessage) -> Completed:
         return await oneshots.complete(backend_calls.decode(msg.body, msg.headers, CompletionRequested))

@@ -64,7 +64,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "resp.<id>.delta",
         subjects.ALL_DELTAS,
-        "every other `ResponseStreamed` (token deltas), or a run of them as one `ResponseDeltas`",
+        "every other `ResponseStreamed` (token deltas), or a run of them as one `ResponseDeltas`;"
+        " a foreground stream's opening states, as one",
         "worker",
         (Consumer("api", Delivery.WATCH),),
     ),

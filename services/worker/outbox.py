@@ -7,13 +7,17 @@ path instead of three plus the deltas; a call redelivered after a crash finds no
 treats as it treats only the opening logged (``logged.Position``): run again.
 
 Deltas emitted together (what a run had in hand at once) are logged as one message
-(``ResponseDeltas``), up to ``MAX_COALESCED``; a state event always goes alone, as the store and the
-ledger's ordering rules want it."""
+(``ResponseDeltas``), up to ``MAX_COALESCED``; a state event goes alone, as the store and the
+ledger's ordering rules want it. Except a foreground stream's opening states (created, in_progress):
+the store does not project them, so they are logged together as one message of deltas, on the
+subject the store does not read. One message where there were two, no ack to wait for between them
+on the way to the first token, and none for the store to take and drop."""
 
 from collections.abc import Callable
 from typing import Any
 
 from services.worker.ledger import Ledger
+from services.worker.logged import OPENING_TYPES
 from shared import subjects
 from shared.events import TERMINAL_TYPES, ChatCallRequested, ResponseDeltas, ResponseStreamed
 
@@ -33,7 +37,8 @@ class Outbox:
         self._wrap = wrap
 
     async def emit(self, payloads: list[dict[str, Any]], http_error: dict[str, Any] | None = None) -> None:
-        for group in coalesced([p for p in payloads if self._logs(p)]):
+        wanted = [p for p in payloads if self._logs(p)]
+        for group in coalesced(wanted, opening_joins=not self._call.background):
             if len(group) == 1:
                 await self._ledger.append(self._wrap(group[0], http_error))
             else:
@@ -50,19 +55,23 @@ class Outbox:
         return new and (self._wanted is None or payload["type"] in self._wanted)
 
 
-def coalesced(payloads: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def coalesced(payloads: list[dict[str, Any]], *, opening_joins: bool = False) -> list[list[dict[str, Any]]]:
     """``payloads`` in the groups they are logged in: each run of consecutive deltas together, up to
-    ``MAX_COALESCED``, and every state event alone."""
+    ``MAX_COALESCED``; the opening states together where ``opening_joins``; every other state event
+    alone."""
     groups: list[list[dict[str, Any]]] = []
     for payload in payloads:
-        if groups and _joins(groups[-1], payload):
+        if groups and _joins(groups[-1], payload, opening_joins=opening_joins):
             groups[-1].append(payload)
         else:
             groups.append([payload])
     return groups
 
 
-def _joins(group: list[dict[str, Any]], payload: dict[str, Any]) -> bool:
-    """A delta joins a group of deltas that has room."""
-    deltas = subjects.is_delta(group[-1]["type"]) and subjects.is_delta(payload["type"])
+def _joins(group: list[dict[str, Any]], payload: dict[str, Any], *, opening_joins: bool) -> bool:
+    """A delta joins a group of deltas that has room; an opening state one of opening states."""
+    last, kind = group[-1]["type"], payload["type"]
+    if opening_joins and last in OPENING_TYPES and kind in OPENING_TYPES:
+        return True
+    deltas = subjects.is_delta(last) and subjects.is_delta(kind)
     return deltas and len(group) < MAX_COALESCED

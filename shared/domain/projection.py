@@ -222,7 +222,8 @@ def _streamed(event: ResponseStreamed, ttl_s: int) -> Write | None:
 def _transient(event: ResponseStreamed) -> bool:
     """A foreground response's opening states: its client holds the connection until the end, so
     only its request and its end are projected, two writes instead of four. A background response
-    is read while it runs, so each of its states is kept."""
+    is read while it runs, so each of its states is kept. (The worker logs a foreground stream's
+    opening with its deltas, where the store does not read; this rule is for those logged alone.)"""
     opening = event.type in ("response.created", "response.in_progress")
     return opening and not event.payload["response"].get("background")
 

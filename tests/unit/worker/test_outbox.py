@@ -1,11 +1,11 @@
 """What a step's outbox logs: everything of a streamed or background response, only the end of a
 foreground non-stream one, and nothing at or before ``after`` (a step run again); deltas emitted
-together as one message, states alone."""
+together as one message, states alone (but a foreground stream's opening states, together)."""
 
 from services.worker import outbox as outboxes
 from services.worker.ledger import Ledger
 from services.worker.outbox import Outbox, coalesced
-from shared.events import ResponseDeltas, ResponseStreamed
+from shared.events import ResponseDeltas, ResponseStreamed, client_events
 
 from .test_runs import PATIENCE, MemoryLog, call
 
@@ -55,6 +55,19 @@ async def test_deltas_emitted_together_are_one_message_and_states_go_alone():
     await outbox.confirm()
     assert [type(m) for m in log.messages] == [ResponseStreamed, ResponseDeltas, ResponseStreamed]
     assert log.numbers() == [0, 1, 2, 3]
+
+
+async def test_a_foreground_streams_opening_states_go_together_and_a_background_ones_alone():
+    opening = payloads("response.created", "response.in_progress")
+    for background, sizes in ((False, [2]), (True, [1, 1])):
+        log = MemoryLog()
+        outbox = Outbox(
+            call(stream=True, background=background), Ledger(log, PATIENCE), after=None, wrap=wrap
+        )
+        await outbox.emit(opening)
+        await outbox.confirm()
+        assert [len(client_events(m)) for m in log.messages] == sizes
+        assert log.numbers() == [0, 1]
 
 
 def test_a_run_of_deltas_is_split_at_the_most_one_message_holds():

@@ -1,7 +1,7 @@
 """A run against an in-memory log with JetStream's duplicate window and acks that can be lost, and a
 backend served by httpx's MockTransport: what reaches the log when acks go missing, when another
 writer holds the response, and when a call is run again; and that what the backend sent at once is
-logged as one message of deltas, each state alone."""
+logged as one message of deltas, each state alone (a foreground stream's opening states together)."""
 
 import asyncio
 import json
@@ -16,7 +16,7 @@ from services.worker.deployments import Pool
 from services.worker.failover import Backends
 from services.worker.ledger import EventsNotLogged, Patience, Superseded
 from services.worker.runs import Run
-from shared import subjects
+from shared import eventlog, subjects
 from shared.config import GatewayConfig
 from shared.events import (
     ChatCallRequested,
@@ -190,7 +190,7 @@ async def test_a_run_logs_every_event_once_numbered_densely():
 
 async def test_what_a_fast_backend_sent_at_once_is_logged_as_one_message_and_each_state_alone():
     log, (client, _) = MemoryLog(), backend(answer("a", "b", "c"))
-    await execute(Run(call()), log, client)
+    await execute(Run(call(background=True)), log, client)
     kinds = [(type(m), m.type) for m in log.messages]
     assert kinds[:2] == [(ResponseStreamed, "response.created"), (ResponseStreamed, "response.in_progress")]
     assert kinds[-1] == (ResponseStreamed, "response.completed")
@@ -198,6 +198,18 @@ async def test_what_a_fast_backend_sent_at_once_is_logged_as_one_message_and_eac
     deltas = [e.payload["delta"] for m in together for e in m.events() if e.type.endswith("text.delta")]
     assert deltas == ["a", "b", "c"]  # one backend read, one message
     assert not any(e.type in subjects.STATE_EVENT_TYPES for m in together for e in m.events())
+    assert log.numbers() == list(range(1, len(log.numbers()) + 1))  # the api logged queued as 0
+
+
+async def test_a_foreground_streams_opening_is_one_message_on_the_subject_the_store_does_not_read():
+    log, (client, _) = MemoryLog(), backend(answer("a", "b", "c"))
+    await execute(Run(call()), log, client)
+    opening, *rest = log.messages
+    assert isinstance(opening, ResponseDeltas)
+    assert [e.type for e in opening.events()] == ["response.created", "response.in_progress"]
+    assert eventlog.subject_of(opening) == subjects.response_deltas(RESPONSE_ID)  # not the store's
+    states = [e.type for m in rest for e in client_events(m) if e.type in subjects.STATE_EVENT_TYPES]
+    assert states == ["response.completed"] and log.messages[-1].is_terminal
     assert dense(log)
 
 
@@ -293,13 +305,12 @@ async def test_a_superseded_run_gives_back_every_ack_it_still_waited_for():
     """The NATS client holds a slot per pending ack: a run that stops must not leave one behind."""
     log, (client, _) = MemoryLog(), backend(answer("a", "b", "c"))
     other, (other_client, _) = MemoryLog(), backend(answer("x", "y", "z"))
-    await execute(Run(call()), other, other_client)
-    log.write(other.messages[2])  # another writer's deltas from 2 on
-    # 1 and 7 never acknowledged: 2's duplicate is found in the wait for 1, while 7 is still pending
-    log.lose(1, copies=1000)
-    log.lose(7, copies=1000)
+    # In the background, so that each opening state is a message of its own (1 created, 2 in_progress).
+    await execute(Run(call(background=True)), other, other_client)
+    log.write(other.messages[2])  # another writer's deltas from 3 on
+    log.lose(2, copies=1000)  # never acknowledged: 3's duplicate is found in the wait for 2
     with pytest.raises(Superseded):
-        await execute(Run(call()), log, client)
+        await execute(Run(call(background=True)), log, client)
     assert all(ack.done() for ack in log.acks)
 
 
@@ -307,8 +318,7 @@ async def test_a_call_run_again_skips_the_opening_it_logged_before():
     log, (client, _) = MemoryLog(), backend(answer("a"))
     first, (silent, _) = MemoryLog(), backend(answer("x"))
     await execute(Run(call()), first, silent)
-    for opening in first.messages[:2]:  # the first delivery logged created and in_progress, then died
-        log.write(opening)
+    log.write(first.messages[0])  # the first delivery logged its opening (created, in_progress), then died
     await execute(Run(call()), log, client, after=1)
     assert dense(log)
     assert log.sends[0] == 2

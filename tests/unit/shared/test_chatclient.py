@@ -91,3 +91,12 @@ async def test_an_unreachable_backend_is_unavailable():
     async with _client(handler) as client:
         with pytest.raises(BackendUnavailable):
             await _chunks(client)
+
+
+async def test_a_call_goes_through_the_transport_the_client_mounts_for_its_url():
+    """As a proxy the environment names is mounted: the call must not bypass it for the default."""
+    body = b'data: {"n": 1}\n\ndata: [DONE]\n\n'
+    proxied = httpx.MockTransport(lambda _: httpx.Response(200, stream=_Pieces([body])))
+    direct = httpx.MockTransport(lambda _: httpx.Response(502))
+    async with httpx.AsyncClient(transport=direct, mounts={"http://backend": proxied}) as client:
+        assert await _chunks(client) == [{"n": 1}]

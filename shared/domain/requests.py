@@ -124,10 +124,11 @@ def _messages(
 ) -> list[items.Message]:
     system = [{"role": "system", "content": request.instructions}] if request.instructions else []
     current = [item.model_dump(mode="json", exclude_none=True) for item in request.input_items()]
-    known = {**chain.chain_index(history), **references}
+    index = chain.chain_index(history)
+    known = {**index, **references}
     messages = [
         *system,
-        *chain.fold_history(history, replay_reasoning=replay_reasoning),
+        *chain.fold_history(history, replay_reasoning=replay_reasoning, index=index),
         *items.to_messages(
             current, references=known, replay_reasoning=replay_reasoning, open_reasoning=open_reasoning
         ),

@@ -12,6 +12,8 @@ Expiry is checked on every hit. An erased project's turns need no eviction: with
 the api finds no previous response to continue from.
 """
 
+import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -35,11 +37,16 @@ def settled(doc: Doc | None) -> bool:
 
 
 def expired(doc: Doc) -> bool:
+    return _expiry(doc) <= time.time()
+
+
+def _expiry(doc: Doc) -> float:
+    """When ``doc`` expires, in epoch seconds (never: infinity)."""
     at: datetime | None = doc.get("expires_at")
     if at is None:
-        return False
+        return math.inf
     # pymongo reads datetimes naive (in UTC); a fold writes them aware.
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)) <= datetime.now(UTC)
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
 class TurnCache:
@@ -47,7 +54,8 @@ class TurnCache:
     counts the connection's reconnects: when it moves, everything held is dropped."""
 
     def __init__(self, *, max_bytes: int = MAX_BYTES, epoch: Callable[[], int] = lambda: 0) -> None:
-        self._turns: OrderedDict[str, tuple[Doc, int]] = OrderedDict()
+        # Each turn with its size and expiry: read once when kept, as a chain's load checks them all.
+        self._turns: OrderedDict[str, tuple[Doc, int, float]] = OrderedDict()
         self._bytes = 0
         self._max_bytes = max_bytes
         self._epoch = epoch
@@ -58,12 +66,12 @@ class TurnCache:
         if (epoch := self._epoch()) != self._seen_epoch:
             self._turns.clear()
             self._bytes, self._seen_epoch = 0, epoch
-        found = {}
+        found, now = {}, time.time()
         for response_id in ids:
             held = self._turns.get(response_id)
             if held is None or held[0].get("tenant") != tenant:
                 continue
-            if expired(held[0]):
+            if held[2] <= now:
                 self.forget(response_id)
                 continue
             self._turns.move_to_end(response_id)
@@ -78,10 +86,10 @@ class TurnCache:
             if size > self._max_bytes:
                 continue
             self.forget(doc["_id"])
-            self._turns[doc["_id"]] = (doc, size)
+            self._turns[doc["_id"]] = (doc, size, _expiry(doc))
             self._bytes += size
             while self._bytes > self._max_bytes:
-                _, (_, dropped) = self._turns.popitem(last=False)
+                _, (_, dropped, _) = self._turns.popitem(last=False)
                 self._bytes -= dropped
 
     def forget(self, response_id: str) -> None:

@@ -16,8 +16,6 @@ COLLECTION = "conversations"
 
 Doc = dict[str, Any]
 
-_LIVE = {"deleted": {"$ne": True}}
-
 
 def collection_of(db: AsyncDatabase) -> AsyncCollection:
     return db[COLLECTION]
@@ -48,14 +46,14 @@ async def fold(event: Event, collection: AsyncCollection) -> bool:
 
 async def get(db: AsyncDatabase, *, tenant: str, conversation_id: str) -> Doc | None:
     """The conversation without its items, or None if it is missing, deleted or someone else's."""
-    return await collection_of(db).find_one(
-        {"_id": conversation_id, "tenant": tenant, **_LIVE}, {"items": 0, "appended": 0, "turns": 0}
-    )
+    doc = await collection_of(db).find_one({"_id": conversation_id}, {"items": 0, "appended": 0, "turns": 0})
+    return queries.owned(doc, tenant)
 
 
 async def items(db: AsyncDatabase, *, tenant: str, conversation_id: str) -> list[Doc] | None:
     """Every item of the conversation, oldest first; None if the conversation is not the tenant's."""
-    doc = await collection_of(db).find_one({"_id": conversation_id, "tenant": tenant, **_LIVE}, {"items": 1})
+    fields = {"items": 1, "tenant": 1, "deleted": 1}
+    doc = queries.owned(await collection_of(db).find_one({"_id": conversation_id}, fields), tenant)
     return None if doc is None else list(doc.get("items") or [])
 
 

@@ -95,7 +95,8 @@ async def test_referenced_items_are_found_among_the_tenants_inputs_and_outputs(
     assert set(loaded.references) == {said, answered["id"]}
     assert loaded.references[answered["id"]] == answered
     assert loaded.references[said]["content"] == [{"type": "input_text", "text": "Hello"}]
-    assert finds.collections == ["responses"]  # the references only: an empty chain is not read
+    # The references only, by input and by output item: an empty chain is not read.
+    assert finds.collections == ["responses", "responses"]
 
     assert (await chains.load(reader, tenant=OTHER_TENANT, chain=[], request=asking)).references == {}
 

@@ -51,14 +51,17 @@ _REPLY = "Hello there, this is a sixteen token reply from the bench's mock backe
 Ops = tuple[list[InsertOne | UpdateOne], list[InsertOne | UpdateOne]]
 
 
-def _pair(response_id: str) -> tuple[ResponseRequested, ResponseStreamed]:
+def response_pair(
+    response_id: str, *, created_at: int = CREATED_AT
+) -> tuple[ResponseRequested, ResponseStreamed]:
+    """A foreground response's request and its end, as the bench's one-line request makes them."""
     request = ResponseCreateRequest(model="bench", input="Say hello in one short sentence.")
     requested = ResponseRequested(
         event_id=derived_id("evt", response_id, "requested"),
         response_id=response_id,
         tenant="tenant_bench",
         request=request,
-        created_at=CREATED_AT,
+        created_at=created_at,
     )
     item = {
         "id": derived_id("msg", response_id, "out", 0),
@@ -67,7 +70,7 @@ def _pair(response_id: str) -> tuple[ResponseRequested, ResponseStreamed]:
         "status": "completed",
         "content": [{"type": "output_text", "text": _REPLY, "annotations": []}],
     }
-    response = build_response(request, response_id=response_id, created_at=CREATED_AT, status="completed")
+    response = build_response(request, response_id=response_id, created_at=created_at, status="completed")
     body = {"type": "response.completed", "sequence_number": 9, "response": {**response, "output": [item]}}
     return requested, ResponseStreamed.of(body, response_id=response_id, tenant="tenant_bench")
 
@@ -122,7 +125,7 @@ async def cpu_ms_per_response(
             db = client["bench"]
             await repository.ensure_indexes(db["responses"])
             await usage_readmodel.ensure_indexes(db["usage"])
-            pairs = [_pair(f"resp_{n:08d}") for n in range(responses)]
+            pairs = [response_pair(f"resp_{n:08d}") for n in range(responses)]
             before = procs.snapshot({"mongo": server.pid})["mongo"].cpu_s
             for start in range(0, responses, batch):
                 ops = [PATTERNS[pattern](*p) for p in pairs[start : start + batch]]

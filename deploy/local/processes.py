@@ -128,22 +128,45 @@ def stop_all(processes: list[Process], timeout: float = STOP_TIMEOUT_S) -> None:
         process.stop(timeout=0)
 
 
+# Ports the OS handed this process for a server to listen on later. Until one listens, the OS may
+# hand the same port out again: a stack's NATS and stand-in were once given one port.
+_handed_out: set[int] = set()
+_TRIES = 100
+
+
 def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
-    """``preferred`` if nothing listens there, else a port the OS hands out."""
-    for port in (preferred, 0) if preferred else (0,):
+    """``preferred`` if nothing listens there, else a port the OS hands out that it has not handed
+    this process before."""
+    if preferred and _bindable(preferred, host):
+        return preferred
+    for _ in range(_TRIES):
         with socket.socket() as sock:
-            # As the servers do: a port left in TIME_WAIT by the last run is free to listen on.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
+            _reusable(sock)
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
     raise StackError("no free port")
 
 
+def _bindable(port: int, host: str) -> bool:
+    with socket.socket() as sock:
+        _reusable(sock)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _reusable(sock: socket.socket) -> None:
+    # As the servers do: a port left in TIME_WAIT by the last run is free to listen on.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    return free_port(port, host) == port
+    return _bindable(port, host)
 
 
 def wait_until(

@@ -236,9 +236,9 @@ class ResponseDeltas(Event):
     """Consecutive stream events of one run that the projection does not fold (a text's deltas, an
     item added or done; a foreground stream's opening states), logged as one message (worker → api):
     those a run had in hand at once, because the backend sent them faster than the worker turned to
-    them. One message to append, acknowledge,
-    store and relay where there would have been one each; the api shows every event of it, in
-    order. Its id derives from its first event's number, as that event's own would."""
+    them. One message to append, acknowledge, store and relay where there would have been one each;
+    the api shows every event of it, in order. Its id derives from its first event's number, as that
+    event's own would."""
 
     type: Literal["gateway.response.deltas"] = "gateway.response.deltas"
     payloads: list[dict[str, Any]] = Field(min_length=2)

@@ -48,7 +48,7 @@ async def find_items(db: AsyncDatabase, *, tenant: str, item_ids: list[str]) -> 
     fields = {"input_items": 1, "response.output": 1, "tenant": 1, "deleted": 1}
     found: dict[str, Doc] = {}
     # One query per index: the Mongo stand-in reads an ``$or`` of the two by scanning the whole
-    # collection (30 ms at 1,000 responses, 190 at 5,000), each alone by its index (bench/README.md).
+    # collection, each alone by its index (``python -m bench.store_reads``).
     for path in ("input_items.id", "response.output.id"):
         async for doc in responses(db).find({path: {"$in": item_ids}}, fields):
             if owned(doc, tenant) is None:

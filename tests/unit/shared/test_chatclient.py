@@ -100,3 +100,28 @@ async def test_a_call_goes_through_the_transport_the_client_mounts_for_its_url()
     direct = httpx.MockTransport(lambda _: httpx.Response(502))
     async with httpx.AsyncClient(transport=direct, mounts={"http://backend": proxied}) as client:
         assert await _chunks(client) == [{"n": 1}]
+
+
+async def test_each_backend_origin_gets_a_connection_pool_of_its_own():
+    """One pool's connections are all looked at on each of its requests: a backend's held streams
+    must not tax calls to another."""
+    made: list[list[str]] = []
+
+    def new_pool() -> httpx.AsyncBaseTransport:
+        served: list[str] = []
+        made.append(served)
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            served.append(str(request.url))
+            return httpx.Response(200, stream=_Pieces([b'data: {"n": 1}\n\n']))
+
+        return httpx.MockTransport(handle)
+
+    slow = DEPLOYMENT.model_copy(update={"api_base": "http://slow:8000/v1"})
+    async with httpx.AsyncClient(transport=chatclient.PoolPerOrigin(new_pool)) as client:
+        for deployment in (DEPLOYMENT, slow, DEPLOYMENT):
+            [c async for c in chatclient.chat_chunks(client, deployment, {"messages": [], "stream": True})]
+    assert made == [
+        ["http://backend/v1/chat/completions", "http://backend/v1/chat/completions"],
+        ["http://slow:8000/v1/chat/completions"],
+    ]

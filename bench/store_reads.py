@@ -29,13 +29,10 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from pymongo import AsyncMongoClient, InsertOne
+from pymongo import InsertOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from bench import procs
-from bench.store_writes import TTL_S, response_pair
-from deploy.local.processes import free_port, stop_all, wait_until
-from deploy.local.stack import mongo_process
+from bench.store_writes import TTL_S, cpu_s, response_pair, standin
 from shared.domain import projection
 from shared.ids import derived_id
 from shared.readmodel import queries, repository
@@ -100,34 +97,25 @@ async def _fill(db: AsyncDatabase, start: int, end: int) -> None:
 
 async def measure(sizes: list[int], reads: int, work: Path) -> dict[tuple[int, str], tuple[float, int]]:
     """Per size and shape: the stand-in's CPU ms per read, and how many of the reads found theirs."""
-    port = free_port()
-    server = mongo_process(port, work / "mongo", work / "mongo.log")
-    server.start()
-    assert server.pid is not None
     results: dict[tuple[int, str], tuple[float, int]] = {}
-    try:
-        wait_until(server.ready, "the stand-in", 30.0, [server])
-        async with AsyncMongoClient(f"mongodb://127.0.0.1:{port}") as client:
-            db = client["bench"]
-            await repository.ensure_indexes(repository.responses(db))
-            held = 0
-            for size in sizes:
-                await _fill(db, held, size)
-                held = size
-                picks = [_response_id(random.randrange(size)) for _ in range(reads)]
-                spent, found = dict.fromkeys(SHAPES, 0.0), dict.fromkeys(SHAPES, 0)
-                # Each shape's reads in a row (the kernel counts CPU in 10 ms ticks), the shapes in
-                # turn, twice in opposite orders.
-                for order in (list(SHAPES), list(reversed(SHAPES))):
-                    for shape in order:
-                        before = procs.snapshot({"mongo": server.pid})["mongo"].cpu_s
-                        for response_id in picks:
-                            found[shape] += await SHAPES[shape](db, response_id)
-                        spent[shape] += procs.snapshot({"mongo": server.pid})["mongo"].cpu_s - before
-                for shape in SHAPES:
-                    results[(size, shape)] = (1000 * spent[shape] / (2 * reads), found[shape] // 2)
-    finally:
-        stop_all([server])
+    async with standin(work) as (server, db):
+        await repository.ensure_indexes(repository.responses(db))
+        held = 0
+        for size in sizes:
+            await _fill(db, held, size)
+            held = size
+            picks = [_response_id(random.randrange(size)) for _ in range(reads)]
+            spent, found = dict.fromkeys(SHAPES, 0.0), dict.fromkeys(SHAPES, 0)
+            # Each shape's reads in a row (the kernel counts CPU in 10 ms ticks), the shapes in turn,
+            # twice in opposite orders.
+            for order in (list(SHAPES), list(reversed(SHAPES))):
+                for shape in order:
+                    before = cpu_s(server)
+                    for response_id in picks:
+                        found[shape] += await SHAPES[shape](db, response_id)
+                    spent[shape] += cpu_s(server) - before
+            for shape in SHAPES:
+                results[(size, shape)] = (1000 * spent[shape] / (2 * reads), found[shape] // 2)
     return results
 
 

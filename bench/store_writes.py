@@ -23,17 +23,19 @@ bench/README.md quotes it.
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from pymongo import AsyncMongoClient, InsertOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
 
 from bench import procs
-from deploy.local.processes import free_port, stop_all, wait_until
+from deploy.local.processes import Process, free_port, stop_all, wait_until
 from deploy.local.stack import mongo_process
 from shared.domain import projection, usage
 from shared.domain.projection import Write
@@ -113,31 +115,43 @@ async def cpu_ms_per_response(
 ) -> tuple[float, int]:
     """The stand-in's CPU per response for ``responses`` written by ``pattern`` into a fresh server,
     and how many response documents it then holds."""
+    async with standin(work, replica_set=replica_set) as (server, db):
+        await repository.ensure_indexes(db["responses"])
+        await usage_readmodel.ensure_indexes(db["usage"])
+        pairs = [response_pair(f"resp_{n:08d}") for n in range(responses)]
+        before = cpu_s(server)
+        for start in range(0, responses, batch):
+            ops = [PATTERNS[pattern](*p) for p in pairs[start : start + batch]]
+            await asyncio.gather(
+                db["responses"].bulk_write([op for own, _ in ops for op in own], ordered=False),
+                db["usage"].bulk_write([op for _, used in ops for op in used], ordered=False),
+            )
+        after = cpu_s(server)
+        documents = await db["responses"].count_documents({})
+    return (after - before) * 1000 / responses, documents
+
+
+@contextlib.asynccontextmanager
+async def standin(work: Path, *, replica_set: bool = False) -> AsyncIterator[tuple[Process, AsyncDatabase]]:
+    """A fresh stand-in started as ``./dev up`` starts it (or advertising a replica set), its files
+    under ``work``, and a database on it; stopped on the way out."""
     port = free_port()
     server = mongo_process(port, work / f"mongo-{port}", work / "mongo.log")
     if replica_set:
         server.argv.remove("--standalone")
     server.start()
-    assert server.pid is not None
     try:
         wait_until(server.ready, "the stand-in", 30.0, [server])
         async with AsyncMongoClient(f"mongodb://127.0.0.1:{port}", retryWrites=False) as client:
-            db = client["bench"]
-            await repository.ensure_indexes(db["responses"])
-            await usage_readmodel.ensure_indexes(db["usage"])
-            pairs = [response_pair(f"resp_{n:08d}") for n in range(responses)]
-            before = procs.snapshot({"mongo": server.pid})["mongo"].cpu_s
-            for start in range(0, responses, batch):
-                ops = [PATTERNS[pattern](*p) for p in pairs[start : start + batch]]
-                await asyncio.gather(
-                    db["responses"].bulk_write([op for own, _ in ops for op in own], ordered=False),
-                    db["usage"].bulk_write([op for _, used in ops for op in used], ordered=False),
-                )
-            after = procs.snapshot({"mongo": server.pid})["mongo"].cpu_s
-            documents = await db["responses"].count_documents({})
-        return (after - before) * 1000 / responses, documents
+            yield server, client["bench"]
     finally:
         stop_all([server])
+
+
+def cpu_s(server: Process) -> float:
+    """The server's CPU time so far (user and system), in seconds."""
+    assert server.pid is not None
+    return procs.snapshot({"mongo": server.pid})["mongo"].cpu_s
 
 
 async def main_async(args: argparse.Namespace) -> None:

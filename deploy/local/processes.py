@@ -137,7 +137,7 @@ _TRIES = 100
 def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
     """``preferred`` if nothing listens there, else a port the OS hands out that it has not handed
     this process before."""
-    if preferred and _bindable(preferred, host):
+    if preferred and port_is_free(preferred, host):
         return preferred
     for _ in range(_TRIES):
         with socket.socket() as sock:
@@ -150,7 +150,7 @@ def free_port(preferred: int = 0, host: str = "127.0.0.1") -> int:
     raise StackError("no free port")
 
 
-def _bindable(port: int, host: str) -> bool:
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         _reusable(sock)
         try:
@@ -163,10 +163,6 @@ def _bindable(port: int, host: str) -> bool:
 def _reusable(sock: socket.socket) -> None:
     # As the servers do: a port left in TIME_WAIT by the last run is free to listen on.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    return _bindable(port, host)
 
 
 def wait_until(

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import nats
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsMessage
@@ -135,8 +136,11 @@ async def waiting_subscriptions(url: str, count: int) -> float:
         await connection.close()
 
 
-async def backend_streams(mock_url: str, count: int) -> float:
-    """KB a streamed chat call costs the worker's client while the backend holds it open."""
+async def backend_streams(
+    mock_url: str, count: int, network: httpcore.AsyncNetworkBackend | None = None
+) -> float:
+    """KB a streamed chat call costs the worker's client (on ``network``, default the worker's)
+    while the backend holds it open."""
     deployment = Deployment(id="held", name="held", model="held", api_base=f"{mock_url}/v1")
     body = {"model": "held", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     calls: list[asyncio.Task[None]] = []
@@ -154,7 +158,7 @@ async def backend_streams(mock_url: str, count: int) -> float:
         for _ in range(n):
             await asyncio.wait_for(started.acquire(), 60)
 
-    async with chatclient.new_client() as client:
+    async with chatclient.new_client(network) as client:
         try:
             await held(client, 1)  # the client's pool exists before the measure
             calls.pop().cancel()

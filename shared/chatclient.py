@@ -9,9 +9,11 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpcore
 import httpx
 import pydantic_core
 
+from shared import netstreams
 from shared.config import Deployment
 from shared.domain import completions
 from shared.errors import (
@@ -45,15 +47,19 @@ _TOKENIZE_TIMEOUT_S = 30.0
 log = logging.getLogger(__name__)
 
 
-def new_client() -> httpx.AsyncClient:
+def new_client(network: httpcore.AsyncNetworkBackend | None = None) -> httpx.AsyncClient:
     """One client for every backend: keep-alive connections pooled per backend, with Nagle off,
-    since a stream of small chunks is latency-bound."""
+    since a stream of small chunks is latency-bound, on asyncio's own streams (``netstreams``; a
+    benchmark passes httpcore's default ``network`` to compare)."""
 
     def pool() -> httpx.AsyncBaseTransport:
-        return httpx.AsyncHTTPTransport(
+        transport = httpx.AsyncHTTPTransport(
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
         )
+        # httpx takes no network backend; its pool (httpcore's, private to the transport) does.
+        transport._pool._network_backend = network or netstreams.AsyncioBackend()
+        return transport
 
     return httpx.AsyncClient(transport=PoolPerOrigin(pool), timeout=httpx.Timeout(600.0, connect=10.0))
 

@@ -8,9 +8,7 @@ client key, backend key, key hash, NATS password, metrics token, master key or d
 is in any event of JetStream, any MongoDB document or any log line."""
 
 import asyncio
-import datetime
 import hashlib
-import ipaddress
 import json
 import os
 import secrets
@@ -27,10 +25,6 @@ import nkeys
 import openai
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from nats.errors import NoServersError
 from nats.js.errors import NotFoundError
 from pymongo import MongoClient
@@ -40,6 +34,7 @@ from deploy.local.stack import HOST, Stack, python_env
 from services.api import keys
 from shared import bus, subjects
 from shared.config import Settings
+from tests import certs
 
 NATS_USER, NATS_PASSWORD = "gateway", "nats-pw-" + secrets.token_hex(8)
 CLIENT_KEY = "sk-sec-client-" + secrets.token_hex(8)
@@ -61,49 +56,14 @@ class Tls:
     client_key: Path
 
 
-def _issue(
-    name: str, key: ec.EllipticCurvePrivateKey, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None
-) -> x509.Certificate:
-    """A CA's self-signed certificate when ``issuer`` is None, else one for 127.0.0.1 it signs."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    issuer_name, issuer_key = issuer or (subject, key)
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-    )
-    if issuer is not None:
-        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))])
-        builder = builder.add_extension(san, critical=False)
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
-    path.with_suffix(".pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    path.with_suffix(".key").write_bytes(key_pem)
-    return path.with_suffix(".pem"), path.with_suffix(".key")
-
-
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
     """A throwaway CA, a server certificate for 127.0.0.1 and a client certificate."""
     folder = tmp_path_factory.mktemp("tls")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _issue("test ca", ca_key, None)
-    ca_path, _ = _write(folder / "ca", ca, ca_key)
-    server_key, client_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    server = _write(folder / "server", _issue("nats", server_key, (ca.subject, ca_key)), server_key)
-    client = _write(folder / "client", _issue("gateway", client_key, (ca.subject, ca_key)), client_key)
-    return Tls(ca_path, *server, *client)
+    ca = certs.Authority.new(folder)
+    server = ca.sign(folder / "server", "nats")
+    client = ca.sign(folder / "client", "gateway")
+    return Tls(ca.pem, *server, *client)
 
 
 @pytest.fixture(scope="module")

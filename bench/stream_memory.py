@@ -1,7 +1,7 @@
 """What the libraries the services are built on hold for one open stream, piece by piece, without
 the gateway's own code: the floor under the open-streams scenario's figure (bench/README.md).
 
-    python -m bench.stream_memory                 # 1,000 of each, about a minute
+    python -m bench.stream_memory                 # 1,000 of each, about 20 s
     python -m bench.stream_memory --count 100
 
 Each piece is held ``--count`` times at once in this process and measured by ``tracemalloc``

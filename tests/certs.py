@@ -1,5 +1,5 @@
-"""A throwaway certificate authority for tests that speak TLS: certificates for 127.0.0.1 it signs,
-written as PEM files."""
+"""A throwaway certificate authority for tests that speak TLS: certificates for ``HOST`` (the
+loopback address the test servers listen on) it signs, written as PEM files."""
 
 import datetime
 import ipaddress

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from deploy.local.processes import free_port
-from deploy.local.stack import HOST
 from shared import chatclient, netstreams
 from shared.config import Deployment
 from shared.errors import BackendUnavailable
@@ -60,11 +59,11 @@ class Backend:
 
 @contextlib.asynccontextmanager
 async def _served(backend: Backend, tls: ssl.SSLContext | None = None) -> AsyncIterator[Deployment]:
-    server = await asyncio.start_server(backend.serve, HOST, 0, ssl=tls)
+    server = await asyncio.start_server(backend.serve, certs.HOST, 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     scheme = "https" if tls else "http"
     try:
-        yield Deployment(name="m", model="up", api_base=f"{scheme}://{HOST}:{port}/v1", timeout_s=0.5)
+        yield Deployment(name="m", model="up", api_base=f"{scheme}://{certs.HOST}:{port}/v1", timeout_s=0.5)
     finally:
         server.close()
 
@@ -103,7 +102,7 @@ async def test_a_backend_silent_past_its_timeout_is_unavailable():
 
 
 async def test_a_refused_connection_is_unavailable():
-    deployment = Deployment(name="m", model="up", api_base=f"http://{HOST}:{free_port()}/v1")
+    deployment = Deployment(name="m", model="up", api_base=f"http://{certs.HOST}:{free_port()}/v1")
     async with chatclient.new_client() as client:
         with pytest.raises(BackendUnavailable) as failure:
             await _chunks(client, deployment)

@@ -2,12 +2,25 @@
 everywhere (backups and rebuilds included), and its documents removed from the projection (responses
 and conversations). Usage documents stay: they hold counts and costs, no content, and are the accounts."""
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared import subjects
 from shared.datakeys import DataKeys
 from shared.readmodel import conversations, repository
+
+log = logging.getLogger(__name__)
+
+# The store's durable consumer of the log (``bus.subscribe`` names it after the service).
+_PROJECTION = "store"
+# How long an erasure waits for the projection to take in what the log held when the keys went.
+PROJECTION_WAIT_S = 10.0
+_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -26,8 +39,16 @@ class Erased:
         }
 
 
-async def erase_tenant(keys: DataKeys, db: AsyncDatabase, tenant: str) -> Erased:
+async def erase_tenant(
+    keys: DataKeys, db: AsyncDatabase, js: JetStreamContext, tenant: str, *, wait_s: float = PROJECTION_WAIT_S
+) -> Erased:
     destroyed = await keys.destroy_tenant(tenant)
+    # The store may have opened a response of the tenant just before its key went and write it after
+    # the documents are removed, readable again (and uncounted): they are removed once the projection
+    # has taken in everything the log held then. An event logged later cannot be opened any more.
+    last = (await js.stream_info(subjects.STREAM)).state.last_seq
+    if not await projected_past(js, last, timeout_s=wait_s):
+        log.warning("erasing %r: the projection is still behind the log after %.0fs", tenant, wait_s)
     removed = await repository.responses(db).delete_many({"tenant": tenant})
     conversations_removed = await conversations.collection_of(db).delete_many({"tenant": tenant})
     return Erased(
@@ -36,3 +57,21 @@ async def erase_tenant(keys: DataKeys, db: AsyncDatabase, tenant: str) -> Erased
         responses=removed.deleted_count,
         conversations=conversations_removed.deleted_count,
     )
+
+
+async def projected_past(js: JetStreamContext, sequence: int, *, timeout_s: float) -> bool:
+    """Whether the store has settled every message of the log up to ``sequence`` (or has nothing left
+    to settle) within ``timeout_s``; True as well where no store has ever consumed the log."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + timeout_s
+    while True:
+        try:
+            info = await js.consumer_info(subjects.STREAM, _PROJECTION)
+        except NotFoundError:
+            return True
+        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        if (floor or 0) >= sequence or not (info.num_pending or info.num_ack_pending):
+            return True
+        if loop.time() >= until:
+            return False
+        await asyncio.sleep(_POLL_S)

@@ -98,10 +98,11 @@ async def _seal(js: JetStreamContext, settings: Settings) -> DataKeys:
 
 
 async def _erase(nc: Client, settings: Settings, project: str) -> int:
-    keys = await _seal(nc.jetstream(), settings)
+    js = nc.jetstream()
+    keys = await _seal(js, settings)
     client = mongo.client(settings.mongo_uri)
     try:
-        erased = await erasure.erase_tenant(keys, client[settings.mongo_db], project)
+        erased = await erasure.erase_tenant(keys, client[settings.mongo_db], js, project)
         print(json.dumps(erased.report()))
     finally:
         await client.close()

@@ -59,7 +59,7 @@ async def erase_project(project: str, gateway: GatewayDep, caller: AdminDep) -> 
     data_keys = eventlog.data_keys(gateway.js)
     if data_keys is None:
         raise GatewayError("This gateway does not seal its log; nothing can be erased.")
-    erased = await erasure.erase_tenant(data_keys, gateway.db, project)
+    erased = await erasure.erase_tenant(data_keys, gateway.db, gateway.js, project)
     log.warning(
         "project %r erased by %s: %d keys, %d responses, %d conversations",
         project,

@@ -46,8 +46,8 @@ async def erase_tenant(
     # The store may have opened a response of the tenant just before its key went and write it after
     # the documents are removed, readable again (and uncounted): they are removed once the projection
     # has taken in everything the log held then. An event logged later cannot be opened any more.
-    last = (await js.stream_info(subjects.STREAM)).state.last_seq
-    if not await projected_past(js, last, timeout_s=wait_s):
+    last = await _log_end(js)
+    if last is not None and not await projected_past(js, last, timeout_s=wait_s):
         log.warning("erasing %r: the projection is still behind the log after %.0fs", tenant, wait_s)
     removed = await repository.responses(db).delete_many({"tenant": tenant})
     conversations_removed = await conversations.collection_of(db).delete_many({"tenant": tenant})
@@ -57,6 +57,14 @@ async def erase_tenant(
         responses=removed.deleted_count,
         conversations=conversations_removed.deleted_count,
     )
+
+
+async def _log_end(js: JetStreamContext) -> int | None:
+    """The log's last sequence; None where nothing was ever logged (no log: nothing to wait for)."""
+    try:
+        return (await js.stream_info(subjects.STREAM)).state.last_seq
+    except NotFoundError:
+        return None
 
 
 async def projected_past(js: JetStreamContext, sequence: int, *, timeout_s: float) -> bool:

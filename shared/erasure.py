@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # The store's durable consumer of the log (``bus.subscribe`` names it after the service).
 _PROJECTION = "store"
 # How long an erasure waits for the projection to take in what the log held when the keys went.
-PROJECTION_WAIT_S = 10.0
+_PROJECTION_WAIT_S = 10.0
 _POLL_S = 0.05
 
 
@@ -39,16 +39,14 @@ class Erased:
         }
 
 
-async def erase_tenant(
-    keys: DataKeys, db: AsyncDatabase, js: JetStreamContext, tenant: str, *, wait_s: float = PROJECTION_WAIT_S
-) -> Erased:
+async def erase_tenant(keys: DataKeys, db: AsyncDatabase, js: JetStreamContext, tenant: str) -> Erased:
     destroyed = await keys.destroy_tenant(tenant)
     # The store may have opened a response of the tenant just before its key went and write it after
     # the documents are removed, readable again (and uncounted): they are removed once the projection
     # has taken in everything the log held then. An event logged later cannot be opened any more.
     last = await _log_end(js)
-    if last is not None and not await projected_past(js, last, timeout_s=wait_s):
-        log.warning("erasing %r: the projection is still behind the log after %.0fs", tenant, wait_s)
+    if last is not None and not await projected_past(js, last, timeout_s=_PROJECTION_WAIT_S):
+        log.warning("erasing %r: the projection is behind the log after %.0fs", tenant, _PROJECTION_WAIT_S)
     removed = await repository.responses(db).delete_many({"tenant": tenant})
     conversations_removed = await conversations.collection_of(db).delete_many({"tenant": tenant})
     return Erased(

@@ -66,9 +66,9 @@ def new_client(network: httpcore.AsyncNetworkBackend | None = None) -> httpx.Asy
 
 class PoolPerOrigin(httpx.AsyncBaseTransport):
     """A connection pool of its own for each origin (scheme, host, port). httpcore's pool looks at
-    every connection it holds before and after each request, and polls each idle one: in one shared
-    pool, a backend's thousand held streams, or the hundreds of idle connections they leave, tax every
-    call to another backend (bench/README.md)."""
+    every connection it holds before and after each request: in one shared pool, a backend's thousand
+    held streams, or the hundreds of idle connections they leave, tax every call to another backend
+    (bench/README.md)."""
 
     def __init__(self, new_pool: Callable[[], httpx.AsyncBaseTransport]) -> None:
         self._new_pool = new_pool

@@ -16,8 +16,6 @@ from shared.readmodel import conversations, repository
 
 log = logging.getLogger(__name__)
 
-# The store's durable consumer of the log (``bus.subscribe`` names it after the service).
-_PROJECTION = "store"
 # How long an erasure waits for the projection to take in what the log held when the keys went.
 _PROJECTION_WAIT_S = 10.0
 _POLL_S = 0.05
@@ -72,7 +70,7 @@ async def projected_past(js: JetStreamContext, sequence: int, *, timeout_s: floa
     until = loop.time() + timeout_s
     while True:
         try:
-            info = await js.consumer_info(subjects.STREAM, _PROJECTION)
+            info = await js.consumer_info(subjects.STREAM, subjects.PROJECTION_DURABLE)
         except NotFoundError:
             return True
         floor = info.ack_floor.stream_seq if info.ack_floor else 0

@@ -106,6 +106,8 @@ ALL_DELETED = "resp.*.deleted"
 ALL_CANCELS = "resp.*.cancel"
 
 SERVICES = ("translator", "worker", "store")
+# Each of them consumes the log through a durable named after it; the store's is the projection's.
+PROJECTION_DURABLE = "store"
 
 
 def is_delta(event_type: str) -> bool:

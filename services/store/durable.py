@@ -24,7 +24,7 @@ from shared import consumers, subjects, topology
 
 log = logging.getLogger(__name__)
 
-DURABLE = "store"
+DURABLE = subjects.PROJECTION_DURABLE
 FILTER_SUBJECTS = topology.durable_filters(DURABLE)
 # Outside the log's `resp.>`, which a deliver subject must not overlap.
 DELIVER_SUBJECT = "deliver.store"

@@ -13,7 +13,7 @@ async def test_the_projection_is_past_a_sequence_once_it_settled_every_message_u
     assert await projected_past(js, 1, timeout_s=0)  # no store has consumed the log
 
     # The store's durable, held as the store holds it: delivered, not yet acked.
-    store = await js.pull_subscribe("resp.>", durable="store", stream=subjects.STREAM)
+    store = await js.pull_subscribe("resp.>", durable=subjects.PROJECTION_DURABLE, stream=subjects.STREAM)
     acks = [
         await js.publish(f"resp.resp_erase{n}.requested", b"{}", stream=subjects.STREAM) for n in range(2)
     ]

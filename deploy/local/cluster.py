@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local.processes import Process, StackError, free_port, http_ok
-from deploy.local.stack import HOST, SERVICES, ConfigSource, Stack, local_config
+from deploy.local.stack import HOST, SERVICES, ConfigSource, Stack, local_config, nats_env
 
 NODES = 3
 CLUSTER_NAME = "gateway"
@@ -51,7 +51,7 @@ def node_process(name: str, config_path: Path, ports: NodePorts, log_path: Path 
     every node before waiting for any)."""
     argv = [str(Path(sys.executable).parent / "nats-server"), "-c", str(config_path)]
     ready = http_ok(f"http://{HOST}:{ports.monitor}/healthz")
-    return Process(name, argv, {}, log_path, url=f"nats://{HOST}:{ports.client}", ready=ready)
+    return Process(name, argv, nats_env({}), log_path, url=f"nats://{HOST}:{ports.client}", ready=ready)
 
 
 class ClusterStack(Stack):

@@ -91,9 +91,17 @@ def python_env(extra: Mapping[str, str]) -> dict[str, str]:
     return {**os.environ, **extra, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
 
 
+def nats_env(base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` for a nats-server child, with a tighter Go collector unless ``base`` sets its own.
+    GOGC=100, Go's default, lets the heap grow to twice what is live before collecting: a third of
+    NATS's memory at a thousand open streams. A quarter of that headroom cost no CPU the bench could
+    tell apart (bench/README.md, seventh pass); the deployments set the same."""
+    return {"GOGC": "25", **base}
+
+
 def nats_process(port: int, store_dir: Path, log_path: Path | None) -> Process:
     argv = [_binary("nats-server", "NATS_URL"), "-js", "-sd", str(store_dir), "-a", HOST, "-p", str(port)]
-    return Process("nats", argv, dict(os.environ), log_path, ready=tcp_open(HOST, port))
+    return Process("nats", argv, nats_env(os.environ), log_path, ready=tcp_open(HOST, port))
 
 
 def mongo_process(port: int, storage: Path, log_path: Path | None) -> Process:

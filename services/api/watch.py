@@ -111,22 +111,23 @@ class ResponseWatch:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def events(self, *, deadline_s: float) -> AsyncIterator[ResponseStreamed]:
-        """The client-facing events in order, up to and including the terminal one. Should the live
-        feed lose events (NATS drops what a slow client leaves unread past the buffer), the rest comes
-        from the log instead: noticed by a skipped number, or by a quiet feed while the log moved on."""
+    async def events(self, *, deadline_s: float) -> AsyncIterator[list[ResponseStreamed]]:
+        """The client-facing events in order, up to and including the terminal one, as the messages
+        carried them (the deltas a worker logged together come together). Should the live feed lose
+        events (NATS drops what a slow client leaves unread past the buffer), the rest comes from the
+        log instead: noticed by a skipped number, or by a quiet feed while the log moved on."""
         expected = 0
-        async for event in _until_terminal(self._js, self._events, deadline_s, idle_s=_IDLE_CHECK_S):
-            lost = await self._log_is_past(expected) if event is None else event.sequence_number > expected
+        async for batch in _until_terminal(self._js, self._events, deadline_s, idle_s=_IDLE_CHECK_S):
+            lost = await self._log_is_past(expected) if batch is None else batch[0].sequence_number > expected
             if lost:
                 async for replayed in replay(
                     self._js, self._response_id, after=expected - 1, deadline_s=deadline_s
                 ):
                     yield replayed
                 return
-            if event is not None:
-                expected = event.sequence_number + 1
-                yield event
+            if batch is not None:
+                expected = batch[-1].sequence_number + 1
+                yield batch
 
     async def _log_is_past(self, expected: int) -> bool:
         last = await self._last_logged()
@@ -147,9 +148,8 @@ class ResponseWatch:
         """Only the end; the numbers before it may have gaps (a non-stream run logs no deltas). On the
         stored feed, as its callers open it, the end is as logged; a quiet feed asks the log, whose end
         may have come with its copy lost."""
-        async for event in _until_terminal(self._js, self._events, deadline_s, idle_s=_IDLE_CHECK_S):
-            if event is None:
-                event = await self._last_logged()
+        async for batch in _until_terminal(self._js, self._events, deadline_s, idle_s=_IDLE_CHECK_S):
+            event = await self._last_logged() if batch is None else batch[-1]
             if event is not None and event.is_terminal:
                 return event
         raise ResponseTimedOut
@@ -202,8 +202,9 @@ class ResponseWatch:
 
 async def replay(
     js: JetStreamContext, response_id: str, *, after: int, deadline_s: float
-) -> AsyncIterator[ResponseStreamed]:
-    """The logged events of one response after sequence number ``after``, then the live ones. The
+) -> AsyncIterator[list[ResponseStreamed]]:
+    """The logged events of one response after sequence number ``after``, then the live ones, as the
+    messages carried them (``ResponseWatch.events``). The
     reader is made through a leader election like an append (a live feed that lost events turns to the
     log just when a node went away), then ``ServiceUnavailable``: an ``error`` event, never a stream
     cut off."""
@@ -220,9 +221,9 @@ async def replay(
         unavailable=_LOG_UNAVAILABLE,
     )
     try:
-        async for event in _until_terminal(js, sub, deadline_s):
-            if event is not None and event.sequence_number > after:
-                yield event
+        async for batch in _until_terminal(js, sub, deadline_s):
+            if batch is not None and (unseen := [e for e in batch if e.sequence_number > after]):
+                yield unseen
     finally:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
@@ -230,8 +231,9 @@ async def replay(
 
 async def _until_terminal(
     js: JetStreamContext, sub: Subscription, deadline_s: float, *, idle_s: float | None = None
-) -> AsyncIterator[ResponseStreamed | None]:
-    """The subscription's client-facing events to the terminal one; None after a silence, when
+) -> AsyncIterator[list[ResponseStreamed] | None]:
+    """The subscription's client-facing events to the terminal one, those of one message together;
+    None after a silence, when
     ``idle_s`` is given: a silence of ``idle_s``, or of twice the last gap between messages when that
     is longer, and then of twice as long each time, up to ``_MAX_IDLE_CHECK_S``. A model that thinks
     for minutes, or spaces its tokens seconds apart, must not have every waiting request ask the log
@@ -257,7 +259,10 @@ async def _until_terminal(
         if not subjects.carries_response_event(msg.subject):
             continue  # the request, chat-call and cancel events share the wildcard: not worth parsing
         # A large one is a claim check; deltas a worker logged together come as one message.
-        for event in client_events(await eventlog.decode(js, msg)):
-            yield event
-            if event.is_terminal:
-                return
+        batch = client_events(await eventlog.decode(js, msg))
+        ends = [n for n, event in enumerate(batch) if event.is_terminal]
+        if ends:
+            yield batch[: ends[0] + 1]
+            return
+        if batch:
+            yield batch

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Collection
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from nats.js.errors import NotFoundError
 
 from services.api import metrics, planning, sse, translation, validation
@@ -252,29 +252,30 @@ async def _stored(gateway: Gateway, tenant: str, response_id: str) -> dict:
 
 async def _live(
     gateway: Gateway, watch: ResponseWatch, *, wait_projection: bool, deadline_s: float
-) -> AsyncIterator[ResponseStreamed]:
+) -> AsyncIterator[list[ResponseStreamed]]:
     async with watch:
-        async for event in watch.events(deadline_s=deadline_s):
-            if event.is_terminal:
-                event = await _as_logged(gateway, watch, event, wait_projection=wait_projection)
-            yield event
+        async for batch in watch.events(deadline_s=deadline_s):
+            if batch[-1].is_terminal:
+                batch[-1] = await _as_logged(gateway, watch, batch[-1], wait_projection=wait_projection)
+            yield batch
 
 
 def _sse(
-    gateway: Gateway, events: AsyncIterator[ResponseStreamed], *, deadline_s: float
-) -> StreamingResponse:
-    frames = sse.kept_alive(
-        _frames(events, deadline_s=deadline_s), every_s=gateway.settings.stream_keepalive_s
-    )
-    return StreamingResponse(frames, media_type="text/event-stream")
+    gateway: Gateway, batches: AsyncIterator[list[ResponseStreamed]], *, deadline_s: float
+) -> sse.EventStream:
+    chunks = _chunks(batches, deadline_s=deadline_s)
+    return sse.EventStream(chunks, keepalive_s=gateway.settings.stream_keepalive_s)
 
 
-async def _frames(events: AsyncIterator[ResponseStreamed], *, deadline_s: float) -> AsyncIterator[bytes]:
+async def _chunks(
+    batches: AsyncIterator[list[ResponseStreamed]], *, deadline_s: float
+) -> AsyncIterator[bytes]:
+    """The frames of the events one message carried, as one write."""
     last: int | None = None
     try:
-        async for event in events:
-            last = event.sequence_number
-            yield sse.frame(event.payload)
+        async for batch in batches:
+            last = batch[-1].sequence_number
+            yield b"".join(sse.frame(event.payload) for event in batch)
     except (ResponseTimedOut, GatewayError) as failure:
         error = _timed_out(deadline_s) if isinstance(failure, ResponseTimedOut) else failure
         yield sse.frame(

@@ -1,7 +1,7 @@
 """Following a response (services/api/watch.py) on a real nats-server: the live feed shows every event
 as published, the stored feed the state events the log holds (its republished copies), and an end
 whose copy never came is found in the log once the feed goes quiet. Deltas a worker logged as one
-message are shown one by one, live and from the log."""
+message are shown together, live and from the log."""
 
 import pytest
 from nats.js import JetStreamContext
@@ -36,7 +36,7 @@ async def test_the_live_feed_shows_every_event_and_the_stored_feed_the_logged_st
     ):
         for event in events:
             await eventlog.append(log, event)
-        shown = [event.type async for event in live.events(deadline_s=DEADLINE_S)]
+        shown = [event.type async for batch in live.events(deadline_s=DEADLINE_S) for event in batch]
         assert shown == [e.type for e in events[1:]]  # every client-facing event, in order
         end = await stored.terminal(deadline_s=DEADLINE_S)
     assert end.event_id == events[-1].event_id
@@ -72,7 +72,7 @@ async def test_a_quiet_feed_whose_next_event_is_queued_is_not_taken_for_one_that
         assert await live._log_is_past(first.sequence_number)
 
 
-async def test_deltas_logged_as_one_message_are_shown_one_by_one_live_and_from_the_log(log: JetStreamContext):
+async def test_deltas_logged_as_one_message_are_shown_together_live_and_from_the_log(log: JetStreamContext):
     _, created, in_progress, _, completed = lifecycle("resp_together")
     texts = [
         {"type": "response.output_text.delta", "sequence_number": n, "delta": f"t{n}"} for n in (2, 3, 4)
@@ -81,11 +81,16 @@ async def test_deltas_logged_as_one_message_are_shown_one_by_one_live_and_from_t
     async with await _open(log, "resp_together", Feed.LIVE) as live:
         for event in (created, in_progress, together, completed):
             await eventlog.append(log, event)
-        shown = [(e.sequence_number, e.type) async for e in live.events(deadline_s=DEADLINE_S)]
-    assert [n for n, _ in shown] == [0, 1, 2, 3, 4, 9]
-    assert [t for _, t in shown][2:5] == ["response.output_text.delta"] * 3
+        shown = [
+            [(e.sequence_number, e.type) for e in batch] async for batch in live.events(deadline_s=DEADLINE_S)
+        ]
+    assert [[n for n, _ in batch] for batch in shown] == [[0], [1], [2, 3, 4], [9]]  # one write a message
+    assert [t for _, t in shown[2]] == ["response.output_text.delta"] * 3
     # A client resuming after 3 (``starting_after``) gets the rest of that message, then the end.
-    resumed = [e.sequence_number async for e in replay(log, "resp_together", after=3, deadline_s=DEADLINE_S)]
-    assert resumed == [4, 9]
+    resumed = [
+        [e.sequence_number for e in batch]
+        async for batch in replay(log, "resp_together", after=3, deadline_s=DEADLINE_S)
+    ]
+    assert resumed == [[4], [9]]
     last = await eventlog.last_response_event(log, "resp_together")
     assert last is not None and last.event_id == completed.event_id

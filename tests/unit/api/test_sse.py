@@ -1,4 +1,5 @@
-"""Server-sent event frames, and the comments that keep a quiet stream open."""
+"""Server-sent event frames, and the response that writes them with comments that keep a quiet stream
+open, driven through its ASGI interface as uvicorn drives it."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -14,72 +15,101 @@ def test_a_frame_names_its_event_as_openai_does():
     )
 
 
+class Client:
+    """The ASGI side of one connection: what was sent, and a disconnect to be had at will."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.started = False
+        self.ended = False
+        self._gone = asyncio.Event()
+
+    async def receive(self) -> dict:
+        await self._gone.wait()  # the request's body was read by the route already
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        elif message["more_body"]:
+            self.sent.append(message["body"])
+        else:
+            self.ended = True
+
+    def leave(self) -> None:
+        self._gone.set()
+
+
 async def _slow(*pauses: float) -> AsyncIterator[bytes]:
     for n, pause in enumerate(pauses):
         await asyncio.sleep(pause)
-        yield f"frame {n}".encode()
+        yield f"chunk {n}".encode()
 
 
-async def _all(frames: AsyncIterator[bytes]) -> list[bytes]:
-    return [frame async for frame in frames]
+async def _serve(chunks: AsyncIterator[bytes], keepalive_s: float, client: Client | None = None) -> Client:
+    client = client or Client()
+    await sse.EventStream(chunks, keepalive_s=keepalive_s)({"type": "http"}, client.receive, client.send)
+    return client
 
 
-async def test_a_quiet_stream_gets_comments_until_its_next_frame():
-    got = await _all(sse.kept_alive(_slow(0, 0.35, 0), every_s=0.1))
-    comments = [n for n, frame in enumerate(got) if frame == sse.KEEPALIVE]
-    assert got[0] == b"frame 0" and len(comments) >= 2
+async def test_a_quiet_stream_gets_comments_until_its_next_chunk():
+    client = await _serve(_slow(0, 0.35, 0), keepalive_s=0.1)
+    got = client.sent
+    comments = [n for n, chunk in enumerate(got) if chunk == sse.KEEPALIVE]
+    assert got[0] == b"chunk 0" and len(comments) >= 2
     assert comments == list(range(1, comments[-1] + 1))  # all in the pause, none after it
-    assert b"".join(got[comments[-1] + 1 :]) == b"frame 1frame 2"
+    assert got[comments[-1] + 1 :] == [b"chunk 1", b"chunk 2"]
+    assert client.started and client.ended
 
 
 async def test_a_busy_stream_gets_none():
-    got = await _all(sse.kept_alive(_slow(0, 0, 0), every_s=5))
-    assert b"".join(got) == b"frame 0frame 1frame 2" and sse.KEEPALIVE not in got
+    client = await _serve(_slow(0, 0, 0), keepalive_s=5)
+    assert client.sent == [b"chunk 0", b"chunk 1", b"chunk 2"] and client.ended
 
 
-async def test_frames_ready_together_are_one_write_in_order():
-    async def together() -> AsyncIterator[bytes]:  # the events of one message of deltas
-        for n in range(3):
-            yield f"frame {n}".encode()
-
-    assert await _all(sse.kept_alive(together(), every_s=5)) == [b"frame 0frame 1frame 2"]
-
-
-async def test_frames_ready_before_a_failure_are_written_before_it_is_raised():
-    written: list[bytes] = []
-
+async def test_a_failure_of_the_chunks_reaches_the_server_after_what_came_before_it():
     async def failing() -> AsyncIterator[bytes]:
-        yield b"frame 0"
-        yield b"frame 1"
+        yield b"chunk 0"
         raise RuntimeError("the watch broke")
 
+    client = Client()
     with pytest.raises(RuntimeError, match="the watch broke"):
-        async for frame in sse.kept_alive(failing(), every_s=5):
-            written.append(frame)
-    assert written == [b"frame 0frame 1"]
+        await _serve(failing(), keepalive_s=5, client=client)
+    assert client.sent == [b"chunk 0"] and not client.ended
 
 
-async def test_a_failure_of_the_frames_reaches_the_reader():
-    async def failing() -> AsyncIterator[bytes]:
-        yield b"frame 0"
-        raise RuntimeError("the watch broke")
-
-    with pytest.raises(RuntimeError, match="the watch broke"):
-        await _all(sse.kept_alive(failing(), every_s=5))
-
-
-async def test_a_client_that_leaves_closes_the_frames():
+async def test_a_client_that_leaves_closes_the_chunks_and_ends_the_response_quietly():
     closed = asyncio.Event()
 
     async def endless() -> AsyncIterator[bytes]:
         try:
             while True:
-                yield b"frame"
-                await asyncio.sleep(0.01)
+                yield b"chunk"
+                await asyncio.sleep(3600)  # a model thinking: nothing to write, nothing to notice
         finally:
             closed.set()  # where the live stream unsubscribes from its response
 
-    frames = sse.kept_alive(endless(), every_s=5)
-    assert await anext(frames) == b"frame"
-    await frames.aclose()
-    await asyncio.wait_for(closed.wait(), 5)
+    client = Client()
+    serving = asyncio.create_task(_serve(endless(), keepalive_s=5, client=client))
+    await asyncio.sleep(0.05)
+    client.leave()
+    await asyncio.wait_for(serving, 5)  # no error: leaving is not a failure
+    assert closed.is_set() and client.sent == [b"chunk"] and not client.ended
+
+
+async def test_a_server_that_stops_cancels_the_response_and_closes_the_chunks():
+    closed = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        try:
+            yield b"chunk"
+            await asyncio.sleep(3600)
+        finally:
+            closed.set()
+
+    serving = asyncio.create_task(_serve(endless(), keepalive_s=5))
+    await asyncio.sleep(0.05)
+    serving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await serving
+    assert closed.is_set()

@@ -204,10 +204,9 @@ async def replay(
     js: JetStreamContext, response_id: str, *, after: int, deadline_s: float
 ) -> AsyncIterator[list[ResponseStreamed]]:
     """The logged events of one response after sequence number ``after``, then the live ones, as the
-    messages carried them (``ResponseWatch.events``). The
-    reader is made through a leader election like an append (a live feed that lost events turns to the
-    log just when a node went away), then ``ServiceUnavailable``: an ``error`` event, never a stream
-    cut off."""
+    messages carried them (``ResponseWatch.events``). The reader is made through a leader election
+    like an append (a live feed that lost events turns to the log just when a node went away), then
+    ``ServiceUnavailable``: an ``error`` event, never a stream cut off."""
     sub = await retries.retrying(
         lambda _: js.subscribe(
             subjects.response_events(response_id),
@@ -233,11 +232,10 @@ async def _until_terminal(
     js: JetStreamContext, sub: Subscription, deadline_s: float, *, idle_s: float | None = None
 ) -> AsyncIterator[list[ResponseStreamed] | None]:
     """The subscription's client-facing events to the terminal one, those of one message together;
-    None after a silence, when
-    ``idle_s`` is given: a silence of ``idle_s``, or of twice the last gap between messages when that
-    is longer, and then of twice as long each time, up to ``_MAX_IDLE_CHECK_S``. A model that thinks
-    for minutes, or spaces its tokens seconds apart, must not have every waiting request ask the log
-    at each pause."""
+    None after a silence, when ``idle_s`` is given: a silence of ``idle_s``, or of twice the last gap
+    between messages when that is longer, and then of twice as long each time, up to
+    ``_MAX_IDLE_CHECK_S``. A model that thinks for minutes, or spaces its tokens seconds apart, must
+    not have every waiting request ask the log at each pause."""
     loop = asyncio.get_running_loop()
     until = loop.time() + deadline_s
     quiet_s = idle_s

@@ -214,17 +214,16 @@ def _readable(event: Event) -> dict[str, Any]:
     return {}
 
 
-async def last_message(js: JetStreamContext, subject: str) -> RawStreamMsg | None:
-    """The log's last message on ``subject``; None when there is none, or when the log cannot tell
-    within ``LOOKUP_TIMEOUT_S`` (a stream without a leader does not answer): callers treat that as
-    "not yet". Any other failure is raised."""
+async def last_message(
+    js: JetStreamContext, subject: str, *, timeout_s: float = LOOKUP_TIMEOUT_S
+) -> RawStreamMsg | None:
+    """The log's last message on ``subject``; None when there is none. A log that cannot tell within
+    ``timeout_s`` (a stream without a leader does not answer) raises, as any other failure: "none"
+    and "not known now" are different answers (a read-your-writes lookup that took one for the other
+    told a client its response did not exist)."""
     try:
-        return await asyncio.wait_for(js.get_last_msg(subjects.STREAM, subject), timeout=LOOKUP_TIMEOUT_S)
+        return await asyncio.wait_for(js.get_last_msg(subjects.STREAM, subject), timeout=timeout_s)
     except NotFoundError:
-        return None
-    except Exception as error:
-        if not retries.is_transient(error):
-            raise
         return None
 
 

@@ -164,7 +164,12 @@ class ResponseWatch:
         delay = _LOG_POLL_S
         subject = subjects.response_event(seen.response_id, seen.type)
         while True:
-            raw = await eventlog.last_message(self._js, subject)
+            try:
+                raw = await eventlog.last_message(self._js, subject)
+            except Exception as error:  # the log cannot tell now (a leader election): ask again
+                if not retries.is_transient(error):
+                    raise
+                raw = None
             if raw is not None and (raw.headers or {}).get("Nats-Msg-Id") == seen.event_id:
                 return seen
             if raw is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import eventlog, retries, subjects
@@ -29,6 +30,11 @@ from shared.readmodel.turns import TurnCache, expired, settled
 Doc = dict[str, Any]
 
 logger = logging.getLogger(__name__)
+
+# A lookup the log cannot answer (no stream leader) is tried again through an election (about 5 s),
+# then ends the read as unavailable: never as "no such response".
+_LOOKUP_BUDGET = retries.Budget(total_s=8.0, attempt_s=eventlog.LOOKUP_TIMEOUT_S)
+_LOG_UNAVAILABLE = "The event log is unavailable; please retry the request."
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ async def caught_up(log: LogReads, doc: Doc | None, *, tenant: str, response_id:
         names.insert(0, subjects.requested(response_id))
     if doc is None:
         names.append(subjects.deleted(response_id))
-    raws = await asyncio.gather(*(eventlog.last_message(log.js, name) for name in names))
+    raws = await asyncio.gather(*(_last_message(log.js, name) for name in names))
     for raw in raws:
         if raw is None:
             continue
@@ -105,3 +111,12 @@ async def caught_up(log: LogReads, doc: Doc | None, *, tenant: str, response_id:
     if doc is None or doc.get("deleted") or doc.get("tenant") != tenant or doc.get("response") is None:
         return None
     return None if expired(doc) else doc
+
+
+async def _last_message(js: JetStreamContext, subject: str) -> RawStreamMsg | None:
+    return await retries.retrying(
+        lambda timeout_s: eventlog.last_message(js, subject, timeout_s=timeout_s),
+        what=f"reading {subject} from the log",
+        budget=_LOOKUP_BUDGET,
+        unavailable=_LOG_UNAVAILABLE,
+    )

@@ -4,12 +4,14 @@ has settled is read from the projection alone."""
 
 import time
 
+import nats.errors
 import pytest
 from nats.js import JetStreamContext
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared import eventlog
+from shared import eventlog, retries
+from shared.errors import ServiceUnavailable
 from shared.readmodel import fresh, turns
 
 from ..store.samples import TENANT, assistant_message, deleted, lifecycle
@@ -84,6 +86,37 @@ async def test_a_settled_document_costs_no_lookup_in_the_log(db: AsyncDatabase, 
     assert doc is not None and doc["status"] == "completed"
     [turn] = await fresh.chain_docs(db, untouchable, tenant=TENANT, ids=["resp_settled"])
     assert turn["_id"] == "resp_settled"
+
+
+class _Electing:
+    """The log during a leader election: its first ``silent`` lookups get no answer."""
+
+    def __init__(self, js: JetStreamContext, silent: int) -> None:
+        self._js = js
+        self.silent = silent
+
+    async def get_last_msg(self, *args, **kwargs):
+        if self.silent > 0:
+            self.silent -= 1
+            raise nats.errors.TimeoutError
+        return await self._js.get_last_msg(*args, **kwargs)
+
+
+async def test_a_log_that_cannot_tell_is_asked_again_and_never_read_as_none(
+    db: AsyncDatabase, log: fresh.LogReads, monkeypatch: pytest.MonkeyPatch
+):
+    """A response only logged, read while its stream has no leader: "not known now" is not "none"."""
+    monkeypatch.setattr(fresh, "_LOOKUP_BUDGET", retries.Budget(total_s=1.0, first_delay_s=0.05))
+    await _logged(log.js, lifecycle("resp_electing"))
+    through = fresh.LogReads(_Electing(log.js, silent=3), LONG_TTL_S)  # type: ignore[arg-type]
+    doc = await fresh.response_doc(db, through, tenant=TENANT, response_id="resp_electing")
+    assert doc is not None and doc["status"] == "completed"
+    # An election that outlasts the budget: unavailable, which the api answers with a 503.
+    silent = fresh.LogReads(_Electing(log.js, silent=10**6), LONG_TTL_S)  # type: ignore[arg-type]
+    with pytest.raises(ServiceUnavailable):
+        await fresh.response_doc(db, silent, tenant=TENANT, response_id="resp_electing")
+    with pytest.raises(ServiceUnavailable):
+        await fresh.chain_docs(db, silent, tenant=TENANT, ids=["resp_electing"])
 
 
 async def test_a_chain_whose_last_turn_is_only_logged_is_read_whole_in_order(

@@ -73,8 +73,8 @@ async def projected_past(js: JetStreamContext, sequence: int, *, timeout_s: floa
             info = await js.consumer_info(subjects.STREAM, subjects.PROJECTION_DURABLE)
         except NotFoundError:
             return True
-        floor = info.ack_floor.stream_seq if info.ack_floor else 0
-        if (floor or 0) >= sequence or not (info.num_pending or info.num_ack_pending):
+        floor = (info.ack_floor.stream_seq if info.ack_floor else None) or 0
+        if floor >= sequence or not (info.num_pending or info.num_ack_pending):
             return True
         if loop.time() >= until:
             return False

@@ -16,8 +16,8 @@ import asyncio
 import contextlib
 import enum
 import json
-from collections.abc import AsyncIterator, Collection
-from typing import Self
+from collections.abc import AsyncIterator, Awaitable, Collection
+from typing import Self, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.subscription import Subscription
@@ -40,6 +40,7 @@ _LOG_UNAVAILABLE = "The event log is unavailable; retrieve the response later, o
 # The first pause between lookups of a terminal event the log does not hold yet; it doubles, up to
 # the bound of one lookup (a stream without a leader does not answer).
 _LOG_POLL_S = 0.05
+T = TypeVar("T")
 
 
 class Feed(enum.Enum):
@@ -137,12 +138,7 @@ class ResponseWatch:
         return last is not None and last.sequence_number >= expected and not self._events.pending_msgs
 
     async def _last_logged(self) -> ResponseStreamed | None:
-        try:
-            return await eventlog.last_response_event(self._js, self._response_id)
-        except Exception as error:  # the log cannot tell now (a leader election): ask again when idle
-            if not retries.is_transient(error):
-                raise
-            return None
+        return await _unless_unknown(eventlog.last_response_event(self._js, self._response_id))
 
     async def terminal(self, *, deadline_s: float) -> ResponseStreamed:
         """Only the end; the numbers before it may have gaps (a non-stream run logs no deltas). On the
@@ -164,12 +160,7 @@ class ResponseWatch:
         delay = _LOG_POLL_S
         subject = subjects.response_event(seen.response_id, seen.type)
         while True:
-            try:
-                raw = await eventlog.last_message(self._js, subject)
-            except Exception as error:  # the log cannot tell now (a leader election): ask again
-                if not retries.is_transient(error):
-                    raise
-                raw = None
+            raw = await _unless_unknown(eventlog.last_message(self._js, subject))
             if raw is not None and (raw.headers or {}).get("Nats-Msg-Id") == seen.event_id:
                 return seen
             if raw is not None:
@@ -203,6 +194,17 @@ class ResponseWatch:
                 self._request_pending = False
             reached = reached or status in statuses
         return True
+
+
+async def _unless_unknown(lookup: Awaitable[T]) -> T | None:
+    """``lookup``'s answer, or None where the log cannot tell now (a leader election): the watch asks
+    again when it next looks."""
+    try:
+        return await lookup
+    except Exception as error:
+        if not retries.is_transient(error):
+            raise
+        return None
 
 
 async def replay(

@@ -112,6 +112,10 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+# How long a stopping service waits for the messages in its hands before it closes its connection.
+GRACEFUL_TIMEOUT_S = 10.0
+
+
 async def _undecoded(msg: NatsMessage) -> NatsMessage:
     return msg
 
@@ -129,7 +133,7 @@ def new_broker(settings: Settings, service: str) -> NatsBroker:
         name=service,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
-        graceful_timeout=10.0,
+        graceful_timeout=GRACEFUL_TIMEOUT_S,
         # FastStream logs every message at INFO; on the token path that is most of the CPU.
         log_level=logging.DEBUG,
         logger=_broker_log,

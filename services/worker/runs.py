@@ -43,18 +43,47 @@ class Stop(enum.Enum):
 Received = dict[str, Any] | GatewayError | Stop
 
 
+class Inbox:
+    """What the reader, a cancel and the deadline hand a run, in order, for the run alone to take: an
+    ``asyncio.Queue`` holds four deques (some 3 KB, for every run in hand) to serve any number of
+    takers and a bound, neither of which a run has."""
+
+    def __init__(self) -> None:
+        self._items: list[Received] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: Received) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def taken(self) -> list[Received]:
+        """Everything put by now, waiting for the first if there is none."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        items, self._items = self._items, []
+        return items
+
+
 class Run:
     """A chat call in flight on this worker; ``cancel`` may be called from any handler."""
 
     def __init__(self, call: ChatCallRequested) -> None:
         self.call = call
-        self._items: asyncio.Queue[Received] = asyncio.Queue()
+        self._items = Inbox()
         # Stamped on the terminal event: the deployment that served (or was tried last), its cost.
         self._served_by: str | None = None
         self._cost_usd: float | None = None
 
     def cancel(self) -> None:
-        self._items.put_nowait(Stop.CANCELLED)
+        self._items.put(Stop.CANCELLED)
 
     async def execute(
         self,
@@ -78,7 +107,7 @@ class Run:
         # The backend is called while the opening events are logged, for the time to first token;
         # unless the run was cancelled before it began (a cancel logged while it was queued).
         reader = asyncio.create_task(self._read(backends)) if self._items.empty() else None
-        deadline = asyncio.get_running_loop().call_later(deadline_s, self._items.put_nowait, Stop.DEADLINE)
+        deadline = asyncio.get_running_loop().call_later(deadline_s, self._items.put, Stop.DEADLINE)
         try:
             await emit(opening)
             while True:
@@ -126,13 +155,11 @@ class Run:
         """The chunks queued by now (waiting for one if there is none), and what ends the reading if
         it came right behind them. A backend faster than this run leaves several at once."""
         chunks: list[dict[str, Any]] = []
-        item = await self._items.get()
-        while isinstance(item, dict):
+        for item in await self._items.taken():
+            if not isinstance(item, dict):
+                return chunks, item
             chunks.append(item)
-            if self._items.empty():
-                return chunks, None
-            item = self._items.get_nowait()
-        return chunks, item
+        return chunks, None
 
     def _logged(self, payload: dict[str, Any], http_error: dict[str, Any] | None = None) -> ResponseStreamed:
         terminal = payload["type"] in TERMINAL_TYPES
@@ -160,17 +187,17 @@ class Run:
         try:
             try:
                 async for chunk in attempt.chunks():
-                    self._items.put_nowait(chunk)
+                    self._items.put(chunk)
             finally:
                 self._served_by = attempt.deployment.id if attempt.deployment else None
             self._cost_usd = usage.cost_usd(attempt.deployment, attempt.usage)
-            self._items.put_nowait(Stop.END)
+            self._items.put(Stop.END)
         except GatewayError as error:
-            self._items.put_nowait(error)
+            self._items.put(error)
         except Exception as error:  # a backend answering garbage, or a bug: the run must not wait for it
             _logger.exception("%s: reading the backend failed", call.response_id)
             what = type(error).__name__
-            self._items.put_nowait(BackendFailed(f"The backend's answer could not be read ({what})."))
+            self._items.put(BackendFailed(f"The backend's answer could not be read ({what})."))
 
 
 def _ending(state: stream.StreamState, item: Received, deadline_s: float) -> list[dict[str, Any]]:

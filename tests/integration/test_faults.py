@@ -5,6 +5,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -71,6 +72,22 @@ def test_worker_killed_mid_response_ends_failed_not_stuck(stack, client, mock_ll
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert events[-1].type == "response.failed"
     assert sum(e.type == "response.created" for e in events) == 1  # never run twice
+
+
+def test_a_worker_stopped_mid_response_finishes_it_before_it_exits(stack, client, mock_llm):
+    """SIGTERM (a rolling deploy): the run in hand ends as it would have, then the process exits.
+    Cut off instead, the response would end failed, as a killed worker's does."""
+    mock_llm.script(SLOW)
+    started = client.responses.create(model="m1", input="x", background=True)
+    until(lambda: client.responses.retrieve(started.id).status == "in_progress", "the worker took it")
+    stack.kill("worker", sig=signal.SIGTERM)
+    assert stack.process("worker").wait(timeout=15), "the worker exited once its run ended"
+    stack.restart("worker")
+    final = terminal(client, started.id)
+    assert final.status == "completed"
+    assert final.output_text == SLOW["content"]
+    events = logged_events(client, started.id)
+    assert [e.sequence_number for e in events] == list(range(len(events)))
 
 
 def test_worker_killed_before_any_output_runs_the_call_again(stack, client, mock_llm):

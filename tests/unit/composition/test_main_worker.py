@@ -54,11 +54,17 @@ class Broker:
 class App:
     ran: list[Any] = []
 
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: Any, *, on_shutdown: list[Any]) -> None:
         self.broker = broker
+        self.on_shutdown = on_shutdown
 
     async def run(self) -> None:
-        App.ran.append(self.broker)
+        App.ran.append(self)
+
+
+class Calls:
+    async def drain(self) -> None:
+        pass
 
 
 async def test_the_handlers_get_the_pool_the_client_and_the_settings_of_the_environment(
@@ -71,14 +77,15 @@ async def test_the_handlers_get_the_pool_the_client_and_the_settings_of_the_envi
     environment.set("WORKER_ACK_WAIT_S", "9.5")
     environment.set("RESPONSE_TTL_S", "3600")
     environment.set("LOG_LEVEL", "DEBUG")
-    broker, js, registered, connected = Broker(), object(), [], []
+    broker, js, registered, connected, calls = Broker(), object(), [], [], Calls()
 
     async def connect(given: Any, **kwargs: Any) -> object:
         connected.append((given, kwargs))
         return js
 
-    async def register(given: Any, **kwargs: Any) -> None:
+    async def register(given: Any, **kwargs: Any) -> Calls:
         registered.append((given, kwargs))
+        return calls
 
     monkeypatch.setattr(bus, "new_broker", lambda settings, service: broker)
     monkeypatch.setattr(bus, "connect", connect)
@@ -101,7 +108,8 @@ async def test_the_handlers_get_the_pool_the_client_and_the_settings_of_the_envi
     assert [d.model for d in backends.pool.config.models] == ["up", "up-2"]
     assert isinstance(backends.client, httpx.AsyncClient)
     assert backends.client.is_closed  # given back once the service stops
-    assert App.ran[-1] is broker
+    assert App.ran[-1].broker is broker
+    assert App.ran[-1].on_shutdown == [calls.drain]  # the runs in hand end before the connection closes
 
 
 def test_the_process_exits_non_zero_with_one_line_when_misconfigured(environment: Environment):

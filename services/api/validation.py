@@ -20,13 +20,17 @@ def parse_request(body: bytes, *, max_bytes: int, model: type[Request] = Respons
     the same things the same way (pydantic's JSON parser also refuses invalid UTF-8 and lone
     surrogate escapes, which no store or backend could take)."""
     if len(body) > max_bytes:
-        raise InvalidRequest(f"Request body exceeds {max_bytes} bytes.", code="request_too_large")
+        raise request_too_large(max_bytes)
     if not body.strip():
         raise InvalidRequest("The request body is empty; expected a JSON object.", code="invalid_json")
     try:
         return model.model_validate_json(body)
     except ValidationError as error:
         raise invalid_request_from(error, body=_parsed(body)) from None
+
+
+def request_too_large(max_bytes: int) -> InvalidRequest:
+    return InvalidRequest(f"Request body exceeds {max_bytes} bytes.", code="request_too_large")
 
 
 def _parsed(body: bytes) -> object:

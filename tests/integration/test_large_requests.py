@@ -8,6 +8,7 @@ import base64
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import nats
@@ -139,6 +140,30 @@ def test_a_body_over_the_limit_is_refused_before_anything_is_logged(stack, clien
     assert reply.json()["error"]["code"] == "request_too_large"
     assert _log_messages(stack) == before
     assert mock_llm.requests() == []
+
+
+def test_a_body_ten_times_the_limit_is_never_held_whole(stack):
+    """What passes the limit is read and dropped: a client cannot make the api hold what it sends.
+    Starlette's ``Request.body()`` held a body twice over before its size was checked."""
+    api = stack.process("api")
+    assert api.pid is not None
+    peak_before = _peak_rss_mb(api.pid)
+    reply = httpx.post(
+        f"{stack.api_url}/v1/responses",
+        content=b"x" * (10 * MAX_BODY_BYTES),
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        timeout=120,
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "request_too_large"
+    # At most the limit's worth is held at once (and the body whole would be ten times it).
+    assert _peak_rss_mb(api.pid) < peak_before + 4 * MAX_BODY_BYTES / MB
+
+
+def _peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    (line,) = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    return int(line.split()[1]) / 1000
 
 
 async def test_a_claim_checked_event_round_trips_and_a_republish_is_one_event(stack):

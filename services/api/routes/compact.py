@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.api import translation, validation
+from services.api import bodies, translation
 from services.api.deps import GatewayDep, TenantDep
 from shared import backend_calls, subjects
 from shared.domain import compaction, routing, stream
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/v1")
 
 @router.post("/responses/compact")
 async def compact_response(request: Request, gateway: GatewayDep, tenant: TenantDep) -> object:
-    body = validation.parse_request(await request.body(), max_bytes=gateway.settings.max_body_bytes)
+    body = await bodies.parsed(request, max_bytes=gateway.settings.max_body_bytes)
     routing.served(gateway.config, body.model)
     loaded = await translation.loaded_for(gateway, tenant, body)
     chat = compaction.compaction_chat(translation.chat_for(gateway, tenant, body, loaded))

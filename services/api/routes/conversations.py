@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from services.api import validation
+from services.api import bodies
 from services.api.auth import Caller
 from services.api.deps import CallerDep, Gateway, GatewayDep, TenantDep
 from services.api.watch import NotStored
@@ -182,8 +182,9 @@ async def delete_item(conversation_id: str, item_id: str, gateway: GatewayDep, c
 
 async def _parsed(request: Request, gateway: Gateway, model: type[Body]) -> Body:
     # No body is no parameters: `POST /v1/conversations` alone makes an empty conversation.
-    raw = (await request.body()).strip() or b"{}"
-    return validation.parse_request(raw, max_bytes=gateway.settings.max_body_bytes, model=model)
+    return await bodies.parsed(
+        request, max_bytes=gateway.settings.max_body_bytes, model=model, if_empty=b"{}"
+    )
 
 
 def _envelope(caller: Caller, conversation_id: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ its tokenize endpoint, else the estimate); otherwise the api answers with the do
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from services.api import translation, validation
+from services.api import bodies, translation
 from services.api.deps import GatewayDep, TenantDep
 from shared import backend_calls, subjects
 from shared.config import GatewayConfig
@@ -36,8 +36,7 @@ class TokenCounts(BaseModel):
 
 @router.post("/responses/input_tokens")
 async def count_input_tokens(request: Request, gateway: GatewayDep, tenant: TenantDep) -> TokenCounts:
-    max_bytes = gateway.settings.max_body_bytes
-    body = validation.parse_request(await request.body(), max_bytes=max_bytes, model=TokenCountRequest)
+    body = await bodies.parsed(request, max_bytes=gateway.settings.max_body_bytes, model=TokenCountRequest)
     if body.model is not None:
         routing.served(gateway.config, body.model)
     chat = translation.chat_for(gateway, tenant, body, await translation.loaded_for(gateway, tenant, body))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from nats.js.errors import NotFoundError
 
-from services.api import metrics, planning, sse, translation, validation
+from services.api import bodies, metrics, planning, sse, translation, validation
 from services.api.deps import CallerDep, Gateway, GatewayDep, TenantDep
 from services.api.planning import Answer
 from services.api.watch import Feed, ResponseTimedOut, ResponseWatch, replay
@@ -40,7 +40,7 @@ _ABANDON_BUDGET = retries.Budget(total_s=5.0)
 
 @router.post("/responses")
 async def create_response(request: Request, gateway: GatewayDep, caller: CallerDep) -> object:
-    body = validation.parse_request(await request.body(), max_bytes=gateway.settings.max_body_bytes)
+    body = await bodies.parsed(request, max_bytes=gateway.settings.max_body_bytes)
     for dropped in validation.check_request(body, gateway.config):
         metrics.BUILTIN_TOOLS_DROPPED.labels(dropped).inc()
     if "mcp" not in gateway.config.tools.dropped():

@@ -24,7 +24,9 @@ async def parsed(
     """The body as ``model`` (``validation.parse_request``); ``if_empty`` stands in for a body with
     nothing in it."""
     raw = await read(request, max_bytes=max_bytes)
-    return validation.parse_request(raw.strip() or if_empty, max_bytes=max_bytes, model=model)
+    if if_empty and validation.is_blank(raw):
+        raw = if_empty
+    return validation.parse_request(raw, max_bytes=max_bytes, model=model)
 
 
 async def read(request: Request, *, max_bytes: int) -> bytes:

@@ -92,11 +92,18 @@ def python_env(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def nats_env(base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` for a nats-server child, with a tighter Go collector unless ``base`` sets its own.
+    """``base`` for a nats-server child, with a tighter Go collector and one scheduler thread unless
+    ``base`` sets its own.
+
     GOGC=100, Go's default, lets the heap grow to twice what is live before collecting: a third of
     NATS's memory at a thousand open streams. A quarter of that headroom cost no CPU the bench could
-    tell apart (bench/README.md, seventh pass); the deployments set the same."""
-    return {"GOGC": "25", **base}
+    tell apart (bench/README.md, seventh pass); the deployments set the same.
+
+    GOMAXPROCS=1: here NATS shares the machine with the services, and with a scheduler thread per
+    core each message it passes on woke a second thread. One thread halved its context switches and
+    took a quarter off its CPU a response (bench/README.md, ninth pass). The deployments give NATS
+    machines of its own and leave Go to size it."""
+    return {"GOGC": "25", "GOMAXPROCS": "1", **base}
 
 
 def nats_process(port: int, store_dir: Path, log_path: Path | None) -> Process:

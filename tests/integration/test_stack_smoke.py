@@ -2,13 +2,14 @@
 
 import json
 import os
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
 from deploy.local.mock_llm import MockLLM
-from deploy.local.stack import Stack
+from deploy.local.stack import Stack, nats_env
 
 
 def test_gateway_echoes_through_the_whole_stack(client, mock_llm: MockLLM):
@@ -163,6 +164,21 @@ def test_stack_survives_kills_restarts_and_replicas(tmp_path, mock_url, mock_llm
         pids = [p.pid for p in stack.processes.values()]
 
     assert not any(_running(pid) for pid in pids)
+
+
+def test_the_stacks_nats_runs_on_one_scheduler_thread_with_a_tight_collector(stack):
+    """nats-server shares the machine with the services: one Go scheduler thread halves its context
+    switches (bench/README.md, ninth pass). An operator's own setting would win."""
+    environ = set(Path(f"/proc/{stack.process('nats').pid}/environ").read_bytes().split(b"\0"))
+
+    assert f"GOMAXPROCS={os.environ.get('GOMAXPROCS', '1')}".encode() in environ
+    assert f"GOGC={os.environ.get('GOGC', '25')}".encode() in environ
+
+
+def test_an_operators_own_go_settings_win_over_the_stacks():
+    env = nats_env({"GOGC": "100", "GOMAXPROCS": "4", "PATH": "/bin"})
+
+    assert env == {"GOGC": "100", "GOMAXPROCS": "4", "PATH": "/bin"}
 
 
 def _running(pid: int | None) -> bool:

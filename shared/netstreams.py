@@ -6,6 +6,10 @@ connection for each call in flight, so at 16 in flight a call pays 16 polls, and
 goes through an anyio cancel scope. Here a closed idle connection is known by what its stream reader
 was told (the end of the stream, or the error that broke it), without asking the socket, and a read
 or a write carries an ``asyncio.timeout``. ``python -m bench.backend_call`` measures both backends.
+
+What httpcore writes is held until it reads (or until it holds ``_HELD_BYTES``): a request's head
+and body, which it writes one after the other, then reach the server in one system call and one
+segment, and wake it once (bench/README.md, tenth pass).
 """
 
 import asyncio
@@ -17,14 +21,20 @@ from typing import Any
 import httpcore
 
 _SocketOption = tuple[int, int, int | bytes] | tuple[int, int, None, int]
+# Past this, what is held is sent without waiting for the read: a large body streams as it comes.
+_HELD_BYTES = 64 * 1024
 
 
 class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
         self._writer = writer
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._held_timeout: float | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        await self._send_held()
         try:
             async with asyncio.timeout(timeout):
                 return await self._reader.read(max_bytes)
@@ -36,9 +46,19 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
             return
+        self._held.append(buffer)
+        self._held_bytes += len(buffer)
+        self._held_timeout = timeout
+        if self._held_bytes >= _HELD_BYTES:
+            await self._send_held()
+
+    async def _send_held(self) -> None:
+        if not self._held:
+            return
+        held, self._held, self._held_bytes = self._held, [], 0
         try:
-            async with asyncio.timeout(timeout):
-                self._writer.write(buffer)
+            async with asyncio.timeout(self._held_timeout):
+                self._writer.writelines(held)
                 await self._writer.drain()
         except TimeoutError as error:
             raise httpcore.WriteTimeout(error) from error

@@ -88,8 +88,11 @@ async def retrying(
         tries += 1
         timeout = min(budget.attempt_s, max(until - loop.time(), _MIN_ATTEMPT_S))
         try:
-            # wait_for also bounds an attempt that does not honour its own timeout.
-            return await asyncio.wait_for(attempt(timeout), timeout=timeout + 1.0)
+            # Also bounds an attempt that does not honour its own timeout. Unlike wait_for, it runs
+            # the attempt in this task: no task to make, and what the attempt sends goes out in one
+            # write with what this task sent just before (a subscription, say).
+            async with asyncio.timeout(timeout + 1.0):
+                return await attempt(timeout)
         except Exception as error:
             if not is_transient(error):
                 raise

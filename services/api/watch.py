@@ -145,10 +145,14 @@ class ResponseWatch:
         """Only the end; the numbers before it may have gaps (a non-stream run logs no deltas). On the
         stored feed, as its callers open it, the end is as logged; a quiet feed asks the log, whose end
         may have come with its copy lost."""
-        async for batch in _until_terminal(self._js, self._events, deadline_s, idle_s=_IDLE_CHECK_S):
-            event = await self._last_logged() if batch is None else batch[-1]
-            if event is not None and event.is_terminal:
-                return event
+        # Closed here rather than left to the collector, whose finalizer would wake the loop from
+        # outside and make a task to close it: a write, a read and a task on every answer.
+        feed = _until_terminal(self._js, self._events, deadline_s, idle_s=_IDLE_CHECK_S)
+        async with contextlib.aclosing(feed) as batches:
+            async for batch in batches:
+                event = await self._last_logged() if batch is None else batch[-1]
+                if event is not None and event.is_terminal:
+                    return event
         raise ResponseTimedOut
 
     async def logged_terminal(self, seen: ResponseStreamed, *, wait_s: float) -> ResponseStreamed | None:

@@ -11,7 +11,6 @@ the unacked request again.
 """
 
 import asyncio
-import contextlib
 
 from shared.domain import projection
 from shared.events import Event, ResponseRequested, ResponseStreamed
@@ -39,9 +38,9 @@ class Pairing:
             try:
                 await self._projector.fold_together(request, event)
             except BaseException:
-                written.set_result(False)  # the request is written alone; the end comes again
+                _resolve(written, False)  # the request is written alone; the end comes again
                 raise
-            written.set_result(True)
+            _resolve(written, True)
         else:
             await self._projector.fold(event)
 
@@ -54,15 +53,29 @@ class Pairing:
 
     async def _hold(self, request: ResponseRequested) -> None:
         response_id = request.response_id
-        written = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        written = loop.create_future()
         self._held[response_id] = (request, written)
+        # A timer rather than a timeout, which would cancel ``written`` while its end may still be
+        # writing it. Awaited without a wrapper, the holder runs right after its end has written
+        # them, before the connection's flush: the two acknowledgements leave in one write.
+        timer = loop.call_later(self._hold_s, self._let_go, response_id, written)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(written), self._hold_s)
+            together = await written
         finally:
-            held = self._held.get(response_id)
-            if held is not None and held[1] is written:  # not taken by its end: written alone below
-                del self._held[response_id]
-                written.set_result(False)
-        if not await written:
+            timer.cancel()
+            self._let_go(response_id, written)
+        if not together:
             await self._projector.fold(request)
+
+    def _let_go(self, response_id: str, written: "asyncio.Future[bool]") -> None:
+        """Unless its end has taken the request, have it written alone."""
+        held = self._held.get(response_id)
+        if held is not None and held[1] is written:
+            del self._held[response_id]
+            _resolve(written, False)
+
+
+def _resolve(written: "asyncio.Future[bool]", together: bool) -> None:
+    if not written.done():  # cancelled with its holder (the service stopping): nobody is waiting
+        written.set_result(together)

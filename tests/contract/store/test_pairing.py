@@ -61,6 +61,13 @@ async def _held(pairing: Pairing, request: ResponseRequested) -> asyncio.Task[No
     return task
 
 
+async def _one_held(collection: AsyncCollection) -> tuple[list[Event], Pairing, asyncio.Task[None]]:
+    """A response's events, and a pairing holding its request (the first of them)."""
+    events = lifecycle(RID)
+    pairing = _pairing(collection)
+    return events, pairing, await _held(pairing, events[0])
+
+
 async def test_a_request_and_its_end_are_one_insert_that_ends_as_their_writes(
     collection: AsyncCollection,
 ) -> None:
@@ -120,6 +127,45 @@ async def test_when_the_pair_cannot_be_written_the_end_fails_and_the_request_is_
     await asyncio.wait_for(holding, 5)
 
     assert await collection.find_one({"_id": RID}) == await _one_by_one(collection, events[:1])
+
+
+async def test_the_holder_goes_on_as_soon_as_its_end_is_written(collection: AsyncCollection) -> None:
+    """Before anything its end's handler starts after it, such as the connection's flush: so the
+    request's acknowledgement is sent with its end's, in one write."""
+    events, pairing, holding = await _one_held(collection)
+
+    await pairing.fold(events[-1])
+    loop = asyncio.get_running_loop()
+    holder_done_before = loop.create_future()
+    loop.call_soon(lambda: holder_done_before.set_result(holding.done()))
+
+    assert await holder_done_before
+
+
+async def test_a_holder_cancelled_lets_its_request_go_and_its_end_is_written_alone(
+    collection: AsyncCollection,
+) -> None:
+    events, pairing, holding = await _one_held(collection)
+
+    holding.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await holding
+    await pairing.fold(events[-1])
+
+    assert (await collection.find_one({"_id": RID}))["status"] == "completed"
+
+
+async def test_a_holder_cancelled_while_its_end_writes_them_does_not_fail_the_end(
+    collection: AsyncCollection,
+) -> None:
+    events, pairing, holding = await _one_held(collection)
+
+    writing = asyncio.create_task(pairing.fold(events[-1]))
+    await asyncio.sleep(0)  # the end has taken the request and is writing the pair
+    holding.cancel()
+    await asyncio.wait_for(writing, 5)
+
+    assert (await collection.find_one({"_id": RID}))["request"]["input"] == events[0].request.input
 
 
 async def test_requests_someone_reads_while_they_run_are_written_at_once(collection: AsyncCollection) -> None:

@@ -124,3 +124,43 @@ async def test_a_backend_over_tls_is_read_and_an_untrusted_one_refused(
         monkeypatch.setenv("SSL_CERT_FILE", str(authority.pem))  # how an operator adds a private CA
         async with chatclient.new_client() as client:
             assert await _chunks(client, deployment) == [{"n": 1}, {"n": 2}]
+
+
+class _Recording:
+    """A stream writer that records each send it is asked for."""
+
+    def __init__(self) -> None:
+        self.sends: list[list[bytes]] = []
+
+    def write(self, data: bytes) -> None:
+        self.sends.append([data])
+
+    def writelines(self, data: list[bytes]) -> None:
+        self.sends.append(list(data))
+
+    async def drain(self) -> None:
+        pass
+
+
+def _stream(answer: bytes = b"") -> tuple[netstreams.AsyncioStream, _Recording]:
+    reader = asyncio.StreamReader()
+    reader.feed_data(answer)
+    writer = _Recording()
+    return netstreams.AsyncioStream(reader, writer), writer  # type: ignore[arg-type]
+
+
+async def test_a_requests_head_and_body_go_out_in_one_send_before_its_answer_is_read():
+    stream, writer = _stream(b"HTTP/1.1 200 OK\r\n")
+    await stream.write(b"POST /v1/chat/completions HTTP/1.1\r\n\r\n", timeout=1)
+    await stream.write(b'{"messages": []}', timeout=1)
+    assert writer.sends == []
+
+    assert await stream.read(1024, timeout=1) == b"HTTP/1.1 200 OK\r\n"
+    assert writer.sends == [[b"POST /v1/chat/completions HTTP/1.1\r\n\r\n", b'{"messages": []}']]
+
+
+async def test_a_large_body_is_sent_as_it_comes_without_waiting_for_the_read():
+    stream, writer = _stream()
+    await stream.write(b"head", timeout=1)
+    await stream.write(b"x" * netstreams._HELD_BYTES, timeout=1)
+    assert writer.sends == [[b"head", b"x" * netstreams._HELD_BYTES]]

@@ -9,7 +9,8 @@ or a write carries an ``asyncio.timeout``. ``python -m bench.backend_call`` meas
 
 What httpcore writes is held until it reads (or until it holds ``_HELD_BYTES``): a request's head
 and body, which it writes one after the other, then reach the server in one system call and one
-segment, and wake it once (bench/README.md, tenth pass).
+segment, and wake it once (bench/README.md, tenth pass). That relies on HTTP/1.1, where a connection
+reads the answer to what it wrote; over HTTP/2 (not enabled) a request could wait on another's read.
 """
 
 import asyncio

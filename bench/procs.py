@@ -1,4 +1,5 @@
-"""What a process costs, read from ``/proc``: CPU seconds, resident and peak resident memory.
+"""What a process costs, read from ``/proc``: CPU seconds, resident and peak resident memory, and
+the system calls and context switches that crossing between processes costs (``kernel_calls``).
 
 A watched process counts together with everything it spawned (a server's worker processes), so each
 figure is for the process tree rooted at the pid the bench started.
@@ -7,7 +8,7 @@ figure is for the process tree rooted at the pid the bench started.
 import os
 import resource
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -53,9 +54,10 @@ def _tree(pid: int, children: dict[int, list[int]]) -> list[int]:
     return found
 
 
-def _status_kb(pid: int, key: str) -> int:
+def _status_kb(pid: int, key: str, thread: Path | None = None) -> int:
+    """A number from the process's ``status`` (or one thread's, ``thread`` a ``task`` entry)."""
     try:
-        for line in (_PROC / str(pid) / "status").read_text().splitlines():
+        for line in ((thread or _PROC / str(pid)) / "status").read_text().splitlines():
             if line.startswith(key):
                 return int(line.split()[1])
     except OSError:
@@ -100,3 +102,63 @@ def machine_busy_s() -> float:
     fields = [int(v) for v in (_PROC / "stat").read_text().split("\n", 1)[0].split()[1:]]
     user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
     return (user + nice + system + irq + softirq + steal) / _TICKS
+
+
+@dataclass(frozen=True)
+class KernelCalls:
+    """What one process tree has asked of the kernel since it started. On a small machine a message
+    between processes costs more in these than in the work it carries, and a machine's busy spells
+    move them far less than they move timings (bench/README.md, ninth and tenth passes)."""
+
+    # The kernel counts read and write calls (``syscr`` / ``syscw``: read, readv, write, writev, a
+    # would-block one too), not recv and send: uvloop and Go use the first, so the services' and
+    # NATS's figures are whole, the stand-in's (asyncio's sockets) read near zero.
+    reads: int
+    writes: int
+    waits: int  # voluntary context switches: it blocked, for a message most often
+    preempted: int  # involuntary context switches
+
+
+def _io_calls(pid: int) -> tuple[int, int]:
+    try:
+        fields = dict(line.split(": ") for line in (_PROC / str(pid) / "io").read_text().splitlines())
+    except OSError:
+        return 0, 0
+    return int(fields["syscr"]), int(fields["syscw"])
+
+
+def _switches(pid: int) -> tuple[int, int]:
+    """Summed over the threads: the process's own status counts its first thread alone."""
+    waits = preempted = 0
+    try:
+        threads = list((_PROC / str(pid) / "task").iterdir())
+    except OSError:
+        return 0, 0
+    for thread in threads:
+        waits += _status_kb(pid, "voluntary_ctxt_switches:", thread)
+        preempted += _status_kb(pid, "nonvoluntary_ctxt_switches:", thread)
+    return waits, preempted
+
+
+def kernel_calls(pids: Mapping[str, int]) -> dict[str, KernelCalls]:
+    """Each named process tree's system calls and context switches, now."""
+    children = _children_map()
+    found = {}
+    for name, pid in pids.items():
+        counts = [0, 0, 0, 0]
+        for member in _tree(pid, children):
+            for i, n in enumerate((*_io_calls(member), *_switches(member))):
+                counts[i] += n
+        found[name] = KernelCalls(*counts)
+    return found
+
+
+def kernel_calls_between(
+    before: Mapping[str, KernelCalls], after: Mapping[str, KernelCalls]
+) -> dict[str, KernelCalls]:
+    """What each process tree asked of the kernel between two readings."""
+    return {
+        name: KernelCalls(*(n - m for n, m in zip(astuple(after[name]), astuple(before[name]), strict=True)))
+        for name in after
+        if name in before
+    }

@@ -7,8 +7,9 @@ the closed-loop load (non-stream by default, ``--stream`` for streamed) at ``--c
 stand-in; nats-server is not Python). Writes ``bench/profiles/<label>/<process>.txt``, each the
 process's busiest frames (own time and inclusive), and ``counts.json``: per response, MongoDB
 commands by kind (the stand-in's ``serverStatus`` opcounters; a ``bulk_write`` counts once), messages
-appended to the log, and CPU ms of each process. Timings are whatever the machine gives; the counts
-are the figures to compare before and after a change.
+appended to the log, CPU ms of each process, and each process's system calls and context switches
+(``procs.kernel_calls``: reads, writes, waits, preemptions). Timings are whatever the machine
+gives; the counts are the figures to compare before and after a change.
 """
 
 import argparse
@@ -166,12 +167,14 @@ def main(argv: list[str] | None = None) -> int:
             target = _Shaped("gateway", stack.api_url, "responses", MODEL, pids, fields=fields)
             asyncio.run(run_cell(target, args.stream, args.concurrency, 2.0, 0.0))  # warm-up
             ops_before, logged_before = _mongo_ops(stack), _log_messages(stack)
+            calls_before = procs.kernel_calls(pids)
             spies = {
                 name: _spy(pids[name], work / f"{name}.raw", args.seconds, args.rate)
                 for name in PROFILED
                 if name in pids
             }
             cell = asyncio.run(run_cell(target, args.stream, args.concurrency, args.seconds, 0.0))
+            calls = procs.kernel_calls_between(calls_before, procs.kernel_calls(pids))
             for spy in spies.values():
                 spy.wait(timeout=60)
             ops_after, logged_after = _mongo_ops(stack), _log_messages(stack)
@@ -197,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         "log_messages_per_response": round((logged_after - logged_before) / done, 3),
         "cpu_ms_per_response": {
             name: round(1000 * s / done, 3) for name, s in cell.cpu_s.items() if name in pids
+        },
+        "kernel_calls_per_response": {
+            name: {field: round(n / done, 2) for field, n in vars(counted).items()}
+            for name, counted in calls.items()
         },
         "loadavg": Path("/proc/loadavg").read_text().split()[0],
     }

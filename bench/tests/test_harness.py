@@ -3,10 +3,12 @@ the parser handles every body framing, and the pure summaries say what they shou
 
 import asyncio
 import json
+import subprocess
+import sys
 
 import pytest
 
-from bench import mock_backend, profile, report, scenarios, soak, stats
+from bench import mock_backend, procs, profile, report, scenarios, soak, stats
 from bench.__main__ import parse_plan
 from bench.client import Connection, _ResponseParser
 from bench.load import Target, run_cell
@@ -288,3 +290,32 @@ def test_single_scenario_flags_run_only_that_scenario_on_the_gateway():
     assert chain.targets == streams.targets == ("gateway",)
     assert chain.chain_depths == (1, 10, 100) and not chain.streams and not chain.concurrency
     assert streams.streams == 1000 and not streams.chain_depths and not streams.sporadic
+
+
+_WRITER = """
+import os, sys
+print("ready", flush=True)
+sys.stdin.readline()
+for _ in range(50):
+    os.write(2, b"x")
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_kernel_calls_count_what_a_process_asked_between_two_readings():
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL}
+    child = subprocess.Popen([sys.executable, "-c", _WRITER], **pipes)
+    assert child.stdin and child.stdout
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        before = procs.kernel_calls({"child": child.pid})
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == b"done\n"
+        counted = procs.kernel_calls_between(before, procs.kernel_calls({"child": child.pid}))["child"]
+    finally:
+        child.kill()
+        child.wait()
+    assert 51 <= counted.writes <= 55  # fifty bytes one by one, then its line
+    assert counted.reads >= 1  # the line it was sent

@@ -54,10 +54,10 @@ def _tree(pid: int, children: dict[int, list[int]]) -> list[int]:
     return found
 
 
-def _status_kb(pid: int, key: str, thread: Path | None = None) -> int:
-    """A number from the process's ``status`` (or one thread's, ``thread`` a ``task`` entry)."""
+def _status_number(where: Path, key: str) -> int:
+    """A number from the ``status`` of a process (``/proc/<pid>``) or of one of its threads."""
     try:
-        for line in ((thread or _PROC / str(pid)) / "status").read_text().splitlines():
+        for line in (where / "status").read_text().splitlines():
             if line.startswith(key):
                 return int(line.split()[1])
     except OSError:
@@ -74,8 +74,8 @@ def _usage(pid: int, children: dict[int, list[int]]) -> Usage:
             continue
         # Fields 14 and 15 of stat (utime, stime); the split above starts at field 3.
         cpu += (int(fields[11]) + int(fields[12])) / _TICKS
-        rss += _status_kb(member, "VmRSS:")
-        hwm += _status_kb(member, "VmHWM:")
+        rss += _status_number(_PROC / str(member), "VmRSS:")
+        hwm += _status_number(_PROC / str(member), "VmHWM:")
     return Usage(cpu_s=cpu, rss_kb=rss, hwm_kb=hwm)
 
 
@@ -135,8 +135,8 @@ def _switches(pid: int) -> tuple[int, int]:
     except OSError:
         return 0, 0
     for thread in threads:
-        waits += _status_kb(pid, "voluntary_ctxt_switches:", thread)
-        preempted += _status_kb(pid, "nonvoluntary_ctxt_switches:", thread)
+        waits += _status_number(thread, "voluntary_ctxt_switches:")
+        preempted += _status_number(thread, "nonvoluntary_ctxt_switches:")
     return waits, preempted
 
 

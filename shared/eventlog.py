@@ -222,7 +222,8 @@ async def last_message(
     and "not known now" are different answers (a read-your-writes lookup that took one for the other
     told a client its response did not exist)."""
     try:
-        return await asyncio.wait_for(js.get_last_msg(subjects.STREAM, subject), timeout=timeout_s)
+        async with asyncio.timeout(timeout_s):  # in this task: the lookup leaves with what it sent before
+            return await js.get_last_msg(subjects.STREAM, subject)
     except NotFoundError:
         return None
 

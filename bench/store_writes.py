@@ -16,6 +16,10 @@ in bulk writes of ``--batch`` responses, the responses collection's and usage's 
   and the usage insert: what the store writes when the end comes while its request is held
   (``services/store/pairing.py``).
 
+Each bulk's two commands (the responses' and usage's) go one after the other, as the store sends
+them (``bulk.GroupWriter``'s shared line); one more row sends the ``together`` pattern's two at once,
+as the store did before, to show what overlapping commands cost the stand-in.
+
 The figure is the stand-in's CPU time (user + system, from ``/proc``) per response; the patterns
 alternate ``--rounds`` times, so the machine's swings fall on each. It prints one table;
 bench/README.md quotes it.
@@ -111,10 +115,11 @@ PATTERNS: dict[str, Callable[[ResponseRequested, ResponseStreamed], Ops]] = {
 
 
 async def cpu_ms_per_response(
-    *, replica_set: bool, pattern: str, responses: int, batch: int, work: Path
+    *, replica_set: bool, pattern: str, at_once: bool, responses: int, batch: int, work: Path
 ) -> tuple[float, int]:
-    """The stand-in's CPU per response for ``responses`` written by ``pattern`` into a fresh server,
-    and how many response documents it then holds."""
+    """The stand-in's CPU per response for ``responses`` written by ``pattern`` into a fresh server
+    (each bulk's two commands ``at_once`` or in turn), and how many response documents it then
+    holds."""
     async with standin(work, replica_set=replica_set) as (server, db):
         await repository.ensure_indexes(db["responses"])
         await usage_readmodel.ensure_indexes(db["usage"])
@@ -122,10 +127,15 @@ async def cpu_ms_per_response(
         before = cpu_s(server)
         for start in range(0, responses, batch):
             ops = [PATTERNS[pattern](*p) for p in pairs[start : start + batch]]
-            await asyncio.gather(
+            commands = (
                 db["responses"].bulk_write([op for own, _ in ops for op in own], ordered=False),
                 db["usage"].bulk_write([op for _, used in ops for op in used], ordered=False),
             )
+            if at_once:
+                await asyncio.gather(*commands)
+            else:
+                for command in commands:
+                    await command
         after = cpu_s(server)
         documents = await db["responses"].count_documents({})
     return (after - before) * 1000 / responses, documents
@@ -156,31 +166,35 @@ def cpu_s(server: Process) -> float:
 
 async def main_async(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="store-writes-", dir=args.dir))
-    cells = [(rs, pattern) for rs in (True, False) for pattern in PATTERNS]
-    results: dict[tuple[bool, str], list[float]] = {cell: [] for cell in cells}
-    documents: dict[tuple[bool, str], int] = {}
+    cells = [(rs, pattern, False) for rs in (True, False) for pattern in PATTERNS]
+    cells.append((False, "together", True))
+    results: dict[tuple[bool, str, bool], list[float]] = {cell: [] for cell in cells}
+    documents: dict[tuple[bool, str, bool], int] = {}
     started = time.monotonic()
     try:
         for _ in range(args.rounds):
-            for replica_set, pattern in cells:
-                ms, documents[(replica_set, pattern)] = await cpu_ms_per_response(
+            for cell in cells:
+                replica_set, pattern, at_once = cell
+                ms, documents[cell] = await cpu_ms_per_response(
                     replica_set=replica_set,
                     pattern=pattern,
+                    at_once=at_once,
                     responses=args.responses,
                     batch=args.batch,
                     work=work,
                 )
-                results[(replica_set, pattern)].append(ms)
+                results[cell].append(ms)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{args.responses} responses a run, bulks of {args.batch}, {time.monotonic() - started:.0f} s")
-    print("| stand-in | writes | documents | CPU ms per response, each round | median |")
-    print("| --- | --- | --- | --- | --- |")
-    for (replica_set, pattern), values in results.items():
+    print("| stand-in | writes | commands | documents | CPU ms per response, each round | median |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for (replica_set, pattern, at_once), values in results.items():
         mode = "replica set (before)" if replica_set else "standalone (`./dev up`)"
         rounds = " / ".join(f"{v:.2f}" for v in values)
-        written = documents[(replica_set, pattern)]
-        print(f"| {mode} | {pattern} | {written} | {rounds} | {statistics.median(values):.2f} |")
+        written = documents[(replica_set, pattern, at_once)]
+        sent = "at once" if at_once else "in turn"
+        print(f"| {mode} | {pattern} | {sent} | {written} | {rounds} | {statistics.median(values):.2f} |")
 
 
 def main(argv: list[str] | None = None) -> None:

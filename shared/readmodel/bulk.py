@@ -13,6 +13,12 @@ upsert, as ``repository.apply`` does; ``insert`` reports it), or the error it al
 error of the whole command (unreachable, timed out) goes to every write it carried; any other (a
 write BSON cannot hold fails the command before it is sent) has each write tried alone, so only its
 own fails.
+
+Writers that share a ``line`` (the store's responses and usage writers) send one command at a time
+between them. The embedded stand-in serves each connection on a thread of its own, and two commands
+at once cost it about twice the CPU of the same two in turn (`python -m bench.store_writes`). On a
+real MongoDB it costs the projection a round trip at most, as each command carries every write
+queued meanwhile.
 """
 
 import asyncio
@@ -38,10 +44,12 @@ _Queued = tuple[UpdateOne | InsertOne, "asyncio.Future[bool]"]
 
 
 class GroupWriter:
-    """One collection's writes, gathered; one per collection and event loop."""
+    """One collection's writes, gathered; one per collection and event loop. ``line``: shared with
+    the writers whose commands must not overlap this one's."""
 
-    def __init__(self, collection: AsyncCollection) -> None:
+    def __init__(self, collection: AsyncCollection, *, line: asyncio.Lock | None = None) -> None:
         self.collection = collection
+        self._line = line or asyncio.Lock()
         self._queue: list[_Queued] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -90,7 +98,8 @@ class GroupWriter:
     async def _write(self, batch: list[_Queued]) -> None:
         errors: dict[int, dict] = {}
         try:
-            await self.collection.bulk_write([op for op, _ in batch], ordered=False)
+            async with self._line:
+                await self.collection.bulk_write([op for op, _ in batch], ordered=False)
         except BulkWriteError as error:
             if concern := error.details.get("writeConcernErrors"):
                 _fail(batch, _error_of(concern[-1]))

@@ -55,15 +55,16 @@ async def fold(
 
 class Projector:
     """The store's fold: each collection's writes gathered into bulk writes (``bulk.GroupWriter``),
-    and an event's response and usage writes sent together, not one after the other, since the
-    api's answer waits for both. One per process and event loop; ``fold`` above is the same fold
+    an event's response and usage writes queued together, and the two writers on one line: one
+    command in flight at a time. One per process and event loop; ``fold`` above is the same fold
     one write at a time, for tools and the sweeper."""
 
     def __init__(
         self, collection: AsyncCollection, *, usage_collection: AsyncCollection | None, ttl_s: int
     ) -> None:
-        self._responses = GroupWriter(collection)
-        self._usage = GroupWriter(usage_collection) if usage_collection is not None else None
+        line = asyncio.Lock()
+        self._responses = GroupWriter(collection, line=line)
+        self._usage = GroupWriter(usage_collection, line=line) if usage_collection is not None else None
         self._ttl_s = ttl_s
 
     def writes(self, event: Event) -> list[tuple[GroupWriter, Write]]:

@@ -7,6 +7,7 @@ import pytest
 from bson.errors import InvalidDocument
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import WriteError
 
 from shared.domain import projection, usage
@@ -117,3 +118,34 @@ async def test_a_write_that_makes_its_document_is_an_insert_and_its_update_once_
     assert counting.ops == [InsertOne, InsertOne, UpdateOne]
 
     assert await collection.find().sort("_id").to_list() == expected
+
+
+class _InFlight:
+    """A collection whose commands count, with those of the others sharing ``shared``, how many are in
+    flight at once; each command takes a little while, so overlapping ones do overlap."""
+
+    def __init__(self, collection: AsyncCollection, shared: dict[str, int]) -> None:
+        self._collection = collection
+        self._shared = shared
+
+    async def bulk_write(self, ops: list, **kwargs: object) -> object:
+        self._shared["now"] += 1
+        self._shared["most"] = max(self._shared["most"], self._shared["now"])
+        try:
+            await asyncio.sleep(0.02)
+            return await self._collection.bulk_write(ops, **kwargs)
+        finally:
+            self._shared["now"] -= 1
+
+
+async def test_the_projectors_response_and_usage_writes_never_overlap(db: AsyncDatabase) -> None:
+    in_flight = {"now": 0, "most": 0}
+    responses, used = (_InFlight(db[name], in_flight) for name in ("responses", "usage"))
+    projector = repository.Projector(responses, usage_collection=used, ttl_s=TTL_S)  # type: ignore[arg-type]
+    ends = [lifecycle(f"resp_{n:02}")[-1] for n in range(8)]
+
+    await asyncio.gather(*(projector.fold(end) for end in ends))
+
+    assert await db["responses"].count_documents({}) == len(ends)
+    assert await db["usage"].count_documents({}) == len(ends)
+    assert in_flight["most"] == 1

@@ -1,6 +1,6 @@
 """What the store's writes of one response cost the embedded MongoDB stand-in, by write pattern.
 
-    python -m bench.store_writes                  # about a minute and a half
+    python -m bench.store_writes                  # about three minutes
     python -m bench.store_writes --responses 3000 --rounds 3
 
 Starts the stand-in as ``./dev up`` does (standalone, its store on ``--dir``) and, for comparison, as

@@ -86,8 +86,11 @@ class GroupWriter:
         batch: list[_Queued] = []
         try:
             while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                await self._write(batch)
+                # The batch is taken once the line is free: what came while another writer's command
+                # was out goes in this one.
+                async with self._line:
+                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                    await self._write(batch)
         except BaseException as error:  # cancelled (shutdown): nobody may wait for good
             for _, future in batch + self._queue:
                 if not future.done():
@@ -98,8 +101,7 @@ class GroupWriter:
     async def _write(self, batch: list[_Queued]) -> None:
         errors: dict[int, dict] = {}
         try:
-            async with self._line:
-                await self.collection.bulk_write([op for op, _ in batch], ordered=False)
+            await self.collection.bulk_write([op for op, _ in batch], ordered=False)
         except BulkWriteError as error:
             if concern := error.details.get("writeConcernErrors"):
                 _fail(batch, _error_of(concern[-1]))

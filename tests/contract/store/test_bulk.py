@@ -149,3 +149,26 @@ async def test_the_projectors_response_and_usage_writes_never_overlap(db: AsyncD
     assert await db["responses"].count_documents({}) == len(ends)
     assert await db["usage"].count_documents({}) == len(ends)
     assert in_flight["most"] == 1
+
+
+async def test_writes_queued_while_the_line_is_busy_go_out_in_one_command(
+    collection: AsyncCollection,
+) -> None:
+    await collection.delete_many({})
+    line = asyncio.Lock()
+    busy = GroupWriter(_InFlight(collection, {"now": 0, "most": 0}), line=line)  # type: ignore[arg-type]
+    counting = _Counting(collection)
+    writer = GroupWriter(counting, line=line)  # type: ignore[arg-type]
+    writes = [projection.Write(filter={"_id": f"w{n}"}, update={"$set": {"n": n}}) for n in range(5)]
+
+    other = projection.Write(filter={"_id": "other"}, update={"$set": {"n": 0}})
+    out = asyncio.ensure_future(busy.apply(other))
+    await asyncio.sleep(0)  # the other writer's command is out
+    waiting = []
+    for write in writes:  # one at a time, as events come
+        waiting.append(asyncio.ensure_future(writer.apply(write)))
+        await asyncio.sleep(0)
+    await asyncio.gather(out, *waiting)
+
+    assert counting.commands == 1
+    assert await collection.count_documents({}) == len(writes) + 1

@@ -35,7 +35,8 @@ from shared.domain.projection import Write
 # of its CPU than one alone, and one in a bulk of 256 no less (bench/README.md); and a batch's
 # callers all wait for its last write.
 MAX_BATCH = 64
-# How long a caller waits for its write: its own command's timeout, plus the batches queued ahead.
+# How long a caller waits for its write: its own command's timeout, plus the commands ahead of it on
+# its line (its own writer's, and another writer's in between).
 WAIT_S = 3 * mongo.TIMEOUT_MS / 1000
 _DUPLICATE_KEY = 11000
 _TIMED_OUT = 50  # MaxTimeMSExpired

@@ -278,6 +278,8 @@ class Settings(BaseModel):
     worker_concurrency: int = Field(default=256, ge=1)
     translator_concurrency: int = Field(default=64, ge=1)
     store_concurrency: int = Field(default=64, ge=1)
+    # How long the store's writes wait for company before a small batch (shared/readmodel/bulk.py).
+    store_linger_ms: int = Field(default=40, ge=0, le=1000)
     # How soon a call whose worker died goes to another worker (services/worker/handlers.py).
     worker_ack_wait_s: float = Field(default=5.0, gt=0)
 
@@ -331,6 +333,7 @@ ENVIRONMENT = {
     "worker_concurrency": "WORKER_CONCURRENCY",
     "translator_concurrency": "TRANSLATOR_CONCURRENCY",
     "store_concurrency": "STORE_CONCURRENCY",
+    "store_linger_ms": "STORE_LINGER_MS",
     "worker_ack_wait_s": "WORKER_ACK_WAIT_S",
 }
 

@@ -46,16 +46,20 @@ async def register(
     collection: AsyncCollection,
     ttl_s: int,
     concurrency: int,
+    linger_s: float = 0.0,
     usage_collection: AsyncCollection | None = None,
     conversations_collection: AsyncCollection | None = None,
 ) -> None:
     """Subscribe the store; call once the broker is connected and before it starts (the durable is
-    made or brought up to date first). ``usage_collection`` None leaves usage unprojected, and
+    made or brought up to date first). ``linger_s``: how long small batches of writes wait for more
+    (``bulk.GroupWriter``). ``usage_collection`` None leaves usage unprojected, and
     ``conversations_collection`` None conversations."""
     config = consumer_config(concurrency)
     await durable.ensure(js, config)
     nc = broker.connection
-    projector = repository.Projector(collection, usage_collection=usage_collection, ttl_s=ttl_s)
+    projector = repository.Projector(
+        collection, usage_collection=usage_collection, ttl_s=ttl_s, linger_s=linger_s
+    )
     pairing = Pairing(projector, capacity=concurrency)
 
     async def project_event(msg: NatsMessage) -> None:

@@ -14,6 +14,13 @@ error of the whole command (unreachable, timed out) goes to every write it carri
 write BSON cannot hold fails the command before it is sent) has each write tried alone, so only its
 own fails.
 
+A writer given a ``linger_s`` waits that long for company before it sends a batch smaller than
+``MAX_BATCH``, unless a write in it is ``urgent`` (an api waits for it: a deletion, a conversation's
+turn). Everything else of the projection is read from the log until it is written
+(``shared.readmodel.fresh``), so a little lag costs nobody a wait, while each command it saves costs
+the server and the store far more than the writes it carries: at one request at a time the store
+wrote every response alone (bench/README.md, "A lingering group commit").
+
 Writers that share a ``line`` (the store's responses and usage writers) send one command at a time
 between them. The embedded stand-in serves each connection on a thread of its own, and two commands
 at once cost it about twice the CPU of the same two in turn (`python -m bench.store_writes`). On a
@@ -46,39 +53,49 @@ _Queued = tuple[UpdateOne | InsertOne, "asyncio.Future[bool]"]
 
 class GroupWriter:
     """One collection's writes, gathered; one per collection and event loop. ``line``: shared with
-    the writers whose commands must not overlap this one's."""
+    the writers whose commands must not overlap this one's; ``linger_s``: how long a small batch
+    waits for more."""
 
-    def __init__(self, collection: AsyncCollection, *, line: asyncio.Lock | None = None) -> None:
+    def __init__(
+        self, collection: AsyncCollection, *, line: asyncio.Lock | None = None, linger_s: float = 0.0
+    ) -> None:
         self.collection = collection
         self._line = line or asyncio.Lock()
+        self._linger_s = linger_s
+        self._company: asyncio.Future[None] | None = None  # resolved: stop lingering, send now
+        self._urgent = False  # an urgent write is queued: the next batch goes without lingering
         self._queue: list[_Queued] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def apply(self, write: Write) -> None:
+    async def apply(self, write: Write, *, urgent: bool = False) -> None:
         """Apply ``write`` with the others queued now; raises what its own write met."""
-        if write.insert is not None and await self.insert(write.insert):
+        if write.insert is not None and await self.insert(write.insert, urgent=urgent):
             return
         # Bounded in this task (not wait_for's own): a task fewer on every write of the projection.
         async with asyncio.timeout(WAIT_S):
-            applied = await self.submit(write)
+            applied = await self.submit(write, urgent=urgent)
         if not applied and write.upsert:
             # A document with this id exists but the guard did not match it, or it was inserted
             # concurrently: only the latter can still apply, so once more without inserting.
             async with asyncio.timeout(WAIT_S):
-                await self.submit(dataclasses.replace(write, upsert=False))
+                await self.submit(dataclasses.replace(write, upsert=False), urgent=urgent)
 
-    async def insert(self, doc: dict) -> bool:
+    async def insert(self, doc: dict, *, urgent: bool = False) -> bool:
         """Insert ``doc`` with the writes queued now; False if a document with its id exists."""
         async with asyncio.timeout(WAIT_S):
-            return await self._queued(InsertOne(doc))
+            return await self._queued(InsertOne(doc), urgent)
 
-    def submit(self, write: Write) -> "asyncio.Future[bool]":
-        """Queue ``write``; its future is True once applied, False on a duplicate key."""
-        return self._queued(UpdateOne(write.filter, write.update, upsert=write.upsert))
+    def submit(self, write: Write, *, urgent: bool = False) -> "asyncio.Future[bool]":
+        """Queue ``write``; its future is True once applied, False on a duplicate key. ``urgent``: sent
+        without lingering, with whatever is queued."""
+        return self._queued(UpdateOne(write.filter, write.update, upsert=write.upsert), urgent)
 
-    def _queued(self, op: UpdateOne | InsertOne) -> "asyncio.Future[bool]":
+    def _queued(self, op: UpdateOne | InsertOne, urgent: bool) -> "asyncio.Future[bool]":
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((op, future))
+        self._urgent = self._urgent or urgent
+        if (urgent or len(self._queue) >= MAX_BATCH) and self._company is not None:
+            _resolve(self._company)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return future
@@ -87,17 +104,32 @@ class GroupWriter:
         batch: list[_Queued] = []
         try:
             while self._queue:
+                if self._linger_s and not self._urgent and len(self._queue) < MAX_BATCH:
+                    await self._linger()
                 # The batch is taken once the line is free: what came while another writer's command
                 # was out goes in this one.
                 async with self._line:
                     batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                    self._urgent = self._urgent and bool(self._queue)
                     await self._write(batch)
         except BaseException as error:  # cancelled (shutdown): nobody may wait for good
             for _, future in batch + self._queue:
                 if not future.done():
                     future.set_exception(error if isinstance(error, Exception) else ConnectionError(error))
-            self._queue = []
+            self._queue, self._urgent = [], False
             raise
+
+    async def _linger(self) -> None:
+        """Wait ``linger_s``, or less if a write comes that cannot wait or that fills a batch."""
+        loop = asyncio.get_running_loop()
+        self._company = company = loop.create_future()
+        # A timer rather than a timeout: no task and no cancellation on the store's every command.
+        timer = loop.call_later(self._linger_s, _resolve, company)
+        try:
+            await company
+        finally:
+            timer.cancel()
+            self._company = None
 
     async def _write(self, batch: list[_Queued]) -> None:
         errors: dict[int, dict] = {}
@@ -126,6 +158,11 @@ class GroupWriter:
                 future.set_result(False)
             else:
                 future.set_exception(_error_of(found))
+
+
+def _resolve(future: "asyncio.Future[None]") -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _fail(batch: list[_Queued], error: Exception) -> None:

@@ -56,15 +56,25 @@ async def fold(
 class Projector:
     """The store's fold: each collection's writes gathered into bulk writes (``bulk.GroupWriter``),
     an event's response and usage writes queued together, and the two writers on one line: one
-    command in flight at a time. One per process and event loop; ``fold`` above is the same fold
-    one write at a time, for tools and the sweeper."""
+    command in flight at a time. ``linger_s``: how long the writers wait for company before a small
+    batch, except for a write an api waits for (``projection.projected_signal``). One per process and
+    event loop; ``fold`` above is the same fold one write at a time, for tools and the sweeper."""
 
     def __init__(
-        self, collection: AsyncCollection, *, usage_collection: AsyncCollection | None, ttl_s: int
+        self,
+        collection: AsyncCollection,
+        *,
+        usage_collection: AsyncCollection | None,
+        ttl_s: int,
+        linger_s: float = 0.0,
     ) -> None:
         line = asyncio.Lock()
-        self._responses = GroupWriter(collection, line=line)
-        self._usage = GroupWriter(usage_collection, line=line) if usage_collection is not None else None
+        self._responses = GroupWriter(collection, line=line, linger_s=linger_s)
+        self._usage = (
+            GroupWriter(usage_collection, line=line, linger_s=linger_s)
+            if usage_collection is not None
+            else None
+        )
         self._ttl_s = ttl_s
 
     def writes(self, event: Event) -> list[tuple[GroupWriter, Write]]:
@@ -77,26 +87,31 @@ class Projector:
         return found
 
     async def fold(self, event: Event) -> None:
-        await self.apply(self.writes(event))
+        await self.apply(self.writes(event), urgent=projection.projected_signal(event) is not None)
 
     async def fold_together(self, request: ResponseRequested, end: ResponseStreamed) -> None:
         """Fold a response's request and its end as one insert of the document they make, which
         costs the server far less than their two guarded upserts (bench/README.md). A document that
         exists already (a deletion, a state another replica wrote) has them written one by one."""
+        urgent = projection.projected_signal(end) is not None
         doc = projection.together(request, end, ttl_s=self._ttl_s)
         others = [(w, x) for w, x in self.writes(end) if w is not self._responses]
-        inserted, _ = await asyncio.gather(self._responses.insert(doc), self.apply(others))
+        inserted, _ = await asyncio.gather(
+            self._responses.insert(doc, urgent=urgent), self.apply(others, urgent=urgent)
+        )
         if not inserted:
             writes = (projection.write_for(e, ttl_s=self._ttl_s) for e in (request, end))
-            await self.apply([(self._responses, w) for w in writes if w is not None])
+            await self.apply([(self._responses, w) for w in writes if w is not None], urgent=urgent)
 
     @staticmethod
-    async def apply(writes: list[tuple[GroupWriter, Write]]) -> None:
+    async def apply(writes: list[tuple[GroupWriter, Write]], *, urgent: bool = False) -> None:
         """Apply ``writes`` together; each runs to its end, and the first error is raised."""
         if len(writes) == 1:
             writer, write = writes[0]
-            await writer.apply(write)
+            await writer.apply(write, urgent=urgent)
         elif writes:
-            outcomes = await asyncio.gather(*(w.apply(x) for w, x in writes), return_exceptions=True)
+            outcomes = await asyncio.gather(
+                *(w.apply(x, urgent=urgent) for w, x in writes), return_exceptions=True
+            )
             if errors := [e for e in outcomes if e is not None]:
                 raise errors[0]

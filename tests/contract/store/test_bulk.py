@@ -11,12 +11,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import WriteError
 
 from shared.domain import projection, usage
-from shared.readmodel import repository
-from shared.readmodel.bulk import GroupWriter
+from shared.readmodel import bulk, repository
 
-from .samples import lifecycle
+from .samples import deleted, lifecycle
 
 TTL_S = 3600
+# Longer than any test runs (pytest's timeout): a write that lingered its whole time would never end.
+FOREVER_S = 3600.0
 
 
 class _Counting:
@@ -46,7 +47,7 @@ async def test_concurrent_writes_share_commands_and_end_as_one_by_one(collection
     expected = await _one_by_one(collection, writes)
     await collection.delete_many({})
     counting = _Counting(collection)
-    writer = GroupWriter(counting)  # type: ignore[arg-type]
+    writer = bulk.GroupWriter(counting)  # type: ignore[arg-type]
 
     await asyncio.gather(*(writer.apply(w) for w in writes))
 
@@ -62,7 +63,7 @@ async def test_a_write_that_loses_an_insert_race_in_its_batch_still_applies(
     assert request is not None and completed is not None
     expected = await _one_by_one(collection, [request, completed])
     await collection.delete_many({})
-    writer = GroupWriter(collection)
+    writer = bulk.GroupWriter(collection)
 
     # A redelivered terminal event in the same command: its guard no longer matches the document the
     # first one inserted, so its upsert meets the duplicate key.
@@ -75,7 +76,7 @@ async def test_a_write_that_loses_an_insert_race_in_its_batch_still_applies(
 
 async def test_an_error_fails_only_its_own_write(collection: AsyncCollection) -> None:
     await collection.delete_many({})
-    writer = GroupWriter(collection)
+    writer = bulk.GroupWriter(collection)
     good = projection.Write(filter={"_id": "good"}, update={"$set": {"a": 1}})
     bad = projection.Write(filter={"_id": "bad"}, update={"$inc": {"a": "not a number"}})
 
@@ -90,7 +91,7 @@ async def test_an_error_fails_only_its_own_write(collection: AsyncCollection) ->
 
 async def test_a_write_bson_cannot_hold_fails_alone(collection: AsyncCollection) -> None:
     await collection.delete_many({})
-    writer = GroupWriter(collection)
+    writer = bulk.GroupWriter(collection)
     good = projection.Write(filter={"_id": "good"}, update={"$set": {"a": 1}})
     unencodable = projection.Write(filter={"_id": "nul"}, update={"$set": {"a\x00b": 1}})
 
@@ -110,7 +111,7 @@ async def test_a_write_that_makes_its_document_is_an_insert_and_its_update_once_
     expected = await _one_by_one(collection, [write])
     await collection.delete_many({})
     counting = _Counting(collection)
-    writer = GroupWriter(counting)  # type: ignore[arg-type]
+    writer = bulk.GroupWriter(counting)  # type: ignore[arg-type]
 
     await writer.apply(write)
     assert counting.ops == [InsertOne]
@@ -156,9 +157,9 @@ async def test_writes_queued_while_the_line_is_busy_go_out_in_one_command(
 ) -> None:
     await collection.delete_many({})
     line = asyncio.Lock()
-    busy = GroupWriter(_InFlight(collection, {"now": 0, "most": 0}), line=line)  # type: ignore[arg-type]
+    busy = bulk.GroupWriter(_InFlight(collection, {"now": 0, "most": 0}), line=line)  # type: ignore[arg-type]
     counting = _Counting(collection)
-    writer = GroupWriter(counting, line=line)  # type: ignore[arg-type]
+    writer = bulk.GroupWriter(counting, line=line)  # type: ignore[arg-type]
     writes = [projection.Write(filter={"_id": f"w{n}"}, update={"$set": {"n": n}}) for n in range(5)]
 
     other = projection.Write(filter={"_id": "other"}, update={"$set": {"n": 0}})
@@ -172,3 +173,53 @@ async def test_writes_queued_while_the_line_is_busy_go_out_in_one_command(
 
     assert counting.commands == 1
     assert await collection.count_documents({}) == len(writes) + 1
+
+
+def _numbered(count: int) -> list[projection.Write]:
+    return [projection.Write(filter={"_id": f"w{n}"}, update={"$set": {"n": n}}) for n in range(count)]
+
+
+async def test_a_lingering_writer_gathers_writes_that_come_one_at_a_time_until_an_urgent_one(
+    collection: AsyncCollection,
+) -> None:
+    await collection.delete_many({})
+    counting = _Counting(collection)
+    writer = bulk.GroupWriter(counting, linger_s=FOREVER_S)  # type: ignore[arg-type]
+    *calm, last = _numbered(5)
+
+    waiting = []
+    for write in calm:  # one at a time, as events come, with the line free
+        waiting.append(asyncio.ensure_future(writer.apply(write)))
+        await asyncio.sleep(0)
+    await asyncio.gather(writer.apply(last, urgent=True), *waiting)
+
+    assert counting.commands == 1
+    assert await collection.count_documents({}) == 5
+
+
+async def test_a_full_batch_does_not_linger(collection: AsyncCollection) -> None:
+    await collection.delete_many({})
+    counting = _Counting(collection)
+    writer = bulk.GroupWriter(counting, linger_s=FOREVER_S)  # type: ignore[arg-type]
+
+    await asyncio.gather(*(writer.apply(w) for w in _numbered(bulk.MAX_BATCH)))
+
+    assert counting.commands == 1
+    assert await collection.count_documents({}) == bulk.MAX_BATCH
+
+
+async def test_what_an_api_waits_for_is_written_without_lingering(db: AsyncDatabase) -> None:
+    """A deletion: the api answers it once projected. The writes queued meanwhile go with it."""
+    responses = db["responses"]
+    await repository.fold(lifecycle("resp_gone")[0], collection=responses, usage_collection=None, ttl_s=TTL_S)
+    counting = _Counting(responses)
+    projector = repository.Projector(counting, usage_collection=db["usage"], ttl_s=TTL_S, linger_s=FOREVER_S)  # type: ignore[arg-type]
+    calm = asyncio.ensure_future(projector.fold(lifecycle("resp_calm")[0]))
+    await asyncio.sleep(0.01)  # its write is queued, and the writer lingers
+
+    await projector.fold(deleted("resp_gone"))
+    await calm
+
+    assert counting.commands == 1
+    assert (await responses.find_one({"_id": "resp_gone"}) or {}).get("deleted") is True
+    assert await responses.find_one({"_id": "resp_calm"}) is not None

@@ -24,7 +24,7 @@ from services.store.pairing import Pairing
 from shared import bus, consumers, deadletter, eventlog, subjects
 from shared.datakeys import KeyDestroyed
 from shared.domain import conversations, projection
-from shared.readmodel import repository
+from shared.readmodel import bulk, repository
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,14 @@ async def register(
 ) -> None:
     """Subscribe the store; call once the broker is connected and before it starts (the durable is
     made or brought up to date first). ``linger_s``: how long small batches of writes wait for more
-    (``bulk.GroupWriter``). ``usage_collection`` None leaves usage unprojected, and
+    (``bulk.Line``). ``usage_collection`` None leaves usage unprojected, and
     ``conversations_collection`` None conversations."""
     config = consumer_config(concurrency)
     await durable.ensure(js, config)
     nc = broker.connection
-    projector = repository.Projector(
-        collection, usage_collection=usage_collection, ttl_s=ttl_s, linger_s=linger_s
-    )
+    # A batch is full at the handlers' count: when all of them wait for their writes, none comes.
+    line = bulk.Line(linger_s=linger_s, full_at=concurrency)
+    projector = repository.Projector(collection, usage_collection=usage_collection, ttl_s=ttl_s, line=line)
     pairing = Pairing(projector, capacity=concurrency)
 
     async def project_event(msg: NatsMessage) -> None:

@@ -41,9 +41,11 @@ def register(
     master: MasterKeys,
     concurrency: int,
     ttl_s: int,
+    lag_s: float = 0.0,
 ) -> None:
-    """``ttl_s``: the projection's, for turns read from the log (``fresh.LogReads``)."""
-    log_reads = fresh.LogReads(js, ttl_s)
+    """``ttl_s``: the projection's, for turns read from the log, and ``lag_s`` the store's linger
+    (``fresh.LogReads``)."""
+    log_reads = fresh.LogReads(js, ttl_s, lag_s)
     turns = TurnCache(epoch=lambda: broker.connection.stats["reconnects"])
 
     async def on_requested(msg: NatsMessage) -> None:

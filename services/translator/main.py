@@ -28,6 +28,7 @@ async def main() -> None:
         master=master,
         concurrency=settings.translator_concurrency,
         ttl_s=settings.response_ttl_s,
+        lag_s=settings.store_linger_ms / 1000,
     )
     await consumers.update_durable(js, handlers.DURABLE, handlers.consumer_config())
     await deadletter.watch_exhausted(

@@ -1,10 +1,10 @@
 """Writes to one collection gathered into bulk writes: a group commit.
 
-A write is queued and the queue is sent as one ``bulk_write`` (unordered, one round trip) as soon as
-no other is in flight; what arrives meanwhile waits and goes in the next. Alone (one request at a
-time) a write goes out at once, as ``update_one`` would; under load each round trip carries the
-writes of many responses, which costs the server and the store less per write than one command
-each (bench/README.md, "The store's writes").
+A write is queued and the queue is sent as one ``bulk_write`` (unordered, one round trip) once no
+other command of its line is in flight and, on a line that lingers, once it has waited for company
+(below); what arrives meanwhile waits and goes in the next. Each round trip carries the writes of
+many responses, which costs the server and the store less per write than one command each
+(bench/README.md, "The store's writes").
 
 Every write of the projection is a guarded upsert that may be applied in any order and any number of
 times (``shared.domain.projection``), so writes of one batch need no order among themselves. Each
@@ -14,18 +14,21 @@ error of the whole command (unreachable, timed out) goes to every write it carri
 write BSON cannot hold fails the command before it is sent) has each write tried alone, so only its
 own fails.
 
-A writer given a ``linger_s`` waits that long for company before it sends a batch smaller than
-``MAX_BATCH``, unless a write in it is ``urgent`` (an api waits for it: a deletion, a conversation's
-turn). Everything else of the projection is read from the log until it is written
-(``shared.readmodel.fresh``), so a little lag costs nobody a wait, while each command it saves costs
-the server and the store far more than the writes it carries: at one request at a time the store
-wrote every response alone (bench/README.md, "A lingering group commit").
-
-Writers that share a ``line`` (the store's responses and usage writers) send one command at a time
-between them. The embedded stand-in serves each connection on a thread of its own, and two commands
-at once cost it about twice the CPU of the same two in turn (`python -m bench.store_writes`). On a
-real MongoDB it costs the projection a round trip at most, as each command carries every write
-queued meanwhile.
+Writers share a ``Line``: the store's responses and usage writers share one.
+- **One command at a time** between them. The embedded stand-in serves each connection on a thread
+  of its own, and two commands at once cost it about twice the CPU of the same two in turn
+  (`python -m bench.store_writes`). On a real MongoDB that costs the projection a round trip at
+  most, as each command carries every write queued meanwhile.
+- **Lingering together**: a line's ``linger_s`` is how long its writers wait for company before they
+  send a batch smaller than its ``full_at``. A write that is ``urgent`` (an api waits for it: a
+  deletion, a conversation's turn) or that fills a batch ends the wait for every writer of the line,
+  so that an event's writes to both collections go at once and its handler is never held for the
+  other collection. Every other read by response id finds what is not written yet in the log
+  (``shared.readmodel.fresh``), and one by item id looks again after the linger
+  (``shared.readmodel.chains``), so a little lag costs nobody a wait, while each command it saves
+  costs the server and the store far more than the writes it carries: at one request at a time the
+  store wrote every response alone (bench/README.md, "A lingering group commit"). The store fills a
+  batch at its concurrency, so that its handlers, all waiting, never wait out the linger.
 """
 
 import asyncio
@@ -51,18 +54,43 @@ _TIMED_OUT = 50  # MaxTimeMSExpired
 _Queued = tuple[UpdateOne | InsertOne, "asyncio.Future[bool]"]
 
 
+class Line:
+    """Writers whose commands must not overlap, and who linger together; one per event loop."""
+
+    def __init__(self, *, linger_s: float = 0.0, full_at: int = MAX_BATCH) -> None:
+        self.linger_s = linger_s
+        self.full_at = min(full_at, MAX_BATCH)
+        self.lock = asyncio.Lock()
+        self._company: asyncio.Future[None] | None = None  # resolved: stop lingering, send now
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def linger(self) -> None:
+        """Wait ``linger_s``, or less if a write comes that cannot wait or that fills a batch; with the
+        line's other writers, if they are waiting already."""
+        if self._company is None:
+            loop = asyncio.get_running_loop()
+            self._company = loop.create_future()
+            # A timer rather than a timeout: no task and no cancellation on the store's every command.
+            self._timer = loop.call_later(self.linger_s, self.hurry)
+        # Shielded: one writer cancelled (shutdown) must not cancel the others' wait.
+        await asyncio.shield(self._company)
+
+    def hurry(self) -> None:
+        """End the wait of every writer lingering on the line."""
+        if self._company is not None:
+            if self._timer is not None:
+                self._timer.cancel()
+            _resolve(self._company)
+            self._company = None
+
+
 class GroupWriter:
     """One collection's writes, gathered; one per collection and event loop. ``line``: shared with
-    the writers whose commands must not overlap this one's; ``linger_s``: how long a small batch
-    waits for more."""
+    the writers whose commands must not overlap this one's, and who linger with it."""
 
-    def __init__(
-        self, collection: AsyncCollection, *, line: asyncio.Lock | None = None, linger_s: float = 0.0
-    ) -> None:
+    def __init__(self, collection: AsyncCollection, *, line: Line | None = None) -> None:
         self.collection = collection
-        self._line = line or asyncio.Lock()
-        self._linger_s = linger_s
-        self._company: asyncio.Future[None] | None = None  # resolved: stop lingering, send now
+        self._line = line or Line()
         self._urgent = False  # an urgent write is queued: the next batch goes without lingering
         self._queue: list[_Queued] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -94,8 +122,8 @@ class GroupWriter:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((op, future))
         self._urgent = self._urgent or urgent
-        if (urgent or len(self._queue) >= MAX_BATCH) and self._company is not None:
-            _resolve(self._company)
+        if urgent or len(self._queue) >= self._line.full_at:
+            self._line.hurry()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return future
@@ -104,11 +132,12 @@ class GroupWriter:
         batch: list[_Queued] = []
         try:
             while self._queue:
-                if self._linger_s and not self._urgent and len(self._queue) < MAX_BATCH:
-                    await self._linger()
+                line = self._line
+                if line.linger_s and not self._urgent and len(self._queue) < line.full_at:
+                    await line.linger()
                 # The batch is taken once the line is free: what came while another writer's command
                 # was out goes in this one.
-                async with self._line:
+                async with line.lock:
                     batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                     self._urgent = self._urgent and bool(self._queue)
                     await self._write(batch)
@@ -118,18 +147,6 @@ class GroupWriter:
                     future.set_exception(error if isinstance(error, Exception) else ConnectionError(error))
             self._queue, self._urgent = [], False
             raise
-
-    async def _linger(self) -> None:
-        """Wait ``linger_s``, or less if a write comes that cannot wait or that fills a batch."""
-        loop = asyncio.get_running_loop()
-        self._company = company = loop.create_future()
-        # A timer rather than a timeout: no task and no cancellation on the store's every command.
-        timer = loop.call_later(self._linger_s, _resolve, company)
-        try:
-            await company
-        finally:
-            timer.cancel()
-            self._company = None
 
     async def _write(self, batch: list[_Queued]) -> None:
         errors: dict[int, dict] = {}

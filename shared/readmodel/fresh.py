@@ -40,10 +40,12 @@ _LOG_UNAVAILABLE = "The event log is unavailable; please retry the request."
 @dataclass(frozen=True)
 class LogReads:
     """The log, read for what the projection has not caught up with; ``ttl_s`` is the projection's
-    (``Settings.response_ttl_s``), so that the log never shows a response the projection let expire."""
+    (``Settings.response_ttl_s``), so that the log never shows a response the projection let expire;
+    ``lag_s`` how long the store may hold a write for company (``Settings.store_linger_ms``)."""
 
     js: JetStreamContext
     ttl_s: int
+    lag_s: float = 0.0
 
 
 async def response_doc(

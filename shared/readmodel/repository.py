@@ -10,6 +10,7 @@ from pymongo.errors import DuplicateKeyError
 from shared.domain import projection, usage
 from shared.domain.projection import Write
 from shared.events import Event, ResponseRequested, ResponseStreamed
+from shared.readmodel import bulk
 from shared.readmodel.bulk import GroupWriter
 
 COLLECTION = "responses"
@@ -55,10 +56,10 @@ async def fold(
 
 class Projector:
     """The store's fold: each collection's writes gathered into bulk writes (``bulk.GroupWriter``),
-    an event's response and usage writes queued together, and the two writers on one line: one
-    command in flight at a time. ``linger_s``: how long the writers wait for company before a small
-    batch, except for a write an api waits for (``projection.projected_signal``). One per process and
-    event loop; ``fold`` above is the same fold one write at a time, for tools and the sweeper."""
+    an event's response and usage writes queued together, and the two writers on one ``line``: one
+    command in flight at a time, lingering together for company (``bulk.Line``), except for a write
+    an api waits for (``projection.projected_signal``). One per process and event loop; ``fold``
+    above is the same fold one write at a time, for tools and the sweeper."""
 
     def __init__(
         self,
@@ -66,15 +67,11 @@ class Projector:
         *,
         usage_collection: AsyncCollection | None,
         ttl_s: int,
-        linger_s: float = 0.0,
+        line: bulk.Line | None = None,
     ) -> None:
-        line = asyncio.Lock()
-        self._responses = GroupWriter(collection, line=line, linger_s=linger_s)
-        self._usage = (
-            GroupWriter(usage_collection, line=line, linger_s=linger_s)
-            if usage_collection is not None
-            else None
-        )
+        line = line or bulk.Line()
+        self._responses = GroupWriter(collection, line=line)
+        self._usage = GroupWriter(usage_collection, line=line) if usage_collection is not None else None
         self._ttl_s = ttl_s
 
     def writes(self, event: Event) -> list[tuple[GroupWriter, Write]]:

@@ -95,8 +95,9 @@ async def test_referenced_items_are_found_among_the_tenants_inputs_and_outputs(
     assert set(loaded.references) == {said, answered["id"]}
     assert loaded.references[answered["id"]] == answered
     assert loaded.references[said]["content"] == [{"type": "input_text", "text": "Hello"}]
-    # The references only, by input and by output item: an empty chain is not read.
-    assert finds.collections == ["responses", "responses"]
+    # The references only, by input and by output item: an empty chain is not read. The unknown one
+    # is looked for twice more: it may be one the store is about to write.
+    assert finds.collections == ["responses", "responses"] * 3
 
     assert (await chains.load(reader, tenant=OTHER_TENANT, chain=[], request=asking)).references == {}
 
@@ -136,3 +137,22 @@ async def test_a_conversation_not_the_tenants_reads_as_missing_with_no_history(
     asking = _asking(conversation={"id": conversation_id})
     loaded = await chains.load(reader, tenant=tenant, chain=[], request=asking)
     assert (loaded.history, loaded.conversation_missing) == ([], True)
+
+
+async def test_an_item_the_store_writes_after_the_first_look_is_found(
+    reader: AsyncDatabase, collection: AsyncCollection, monkeypatch: pytest.MonkeyPatch
+):
+    """The store lingers before it writes (shared/readmodel/bulk.py); the client names the item at once."""
+    answered = assistant_message("resp_late", "Late answer")
+    looked = chains.queries.find_items
+
+    async def writing_after_the_first_look(*args, **kwargs) -> dict:
+        found = await looked(*args, **kwargs)
+        if not found:
+            await project_all(collection, lifecycle("resp_late", text="Late answer"))
+        return found
+
+    monkeypatch.setattr(chains.queries, "find_items", writing_after_the_first_look)
+    loaded = await chains.load(reader, tenant=TENANT, chain=[], request=_asking(references=(answered["id"],)))
+
+    assert loaded.references == {answered["id"]: answered}

@@ -156,7 +156,7 @@ async def test_writes_queued_while_the_line_is_busy_go_out_in_one_command(
     collection: AsyncCollection,
 ) -> None:
     await collection.delete_many({})
-    line = asyncio.Lock()
+    line = bulk.Line()
     busy = bulk.GroupWriter(_InFlight(collection, {"now": 0, "most": 0}), line=line)  # type: ignore[arg-type]
     counting = _Counting(collection)
     writer = bulk.GroupWriter(counting, line=line)  # type: ignore[arg-type]
@@ -184,7 +184,7 @@ async def test_a_lingering_writer_gathers_writes_that_come_one_at_a_time_until_a
 ) -> None:
     await collection.delete_many({})
     counting = _Counting(collection)
-    writer = bulk.GroupWriter(counting, linger_s=FOREVER_S)  # type: ignore[arg-type]
+    writer = bulk.GroupWriter(counting, line=bulk.Line(linger_s=FOREVER_S))  # type: ignore[arg-type]
     *calm, last = _numbered(5)
 
     waiting = []
@@ -200,22 +200,28 @@ async def test_a_lingering_writer_gathers_writes_that_come_one_at_a_time_until_a
 async def test_a_full_batch_does_not_linger(collection: AsyncCollection) -> None:
     await collection.delete_many({})
     counting = _Counting(collection)
-    writer = bulk.GroupWriter(counting, linger_s=FOREVER_S)  # type: ignore[arg-type]
+    writer = bulk.GroupWriter(counting, line=bulk.Line(linger_s=FOREVER_S, full_at=3))  # type: ignore[arg-type]
 
-    await asyncio.gather(*(writer.apply(w) for w in _numbered(bulk.MAX_BATCH)))
+    waiting = []
+    for write in _numbered(3):
+        waiting.append(asyncio.ensure_future(writer.apply(write)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*waiting)
 
     assert counting.commands == 1
-    assert await collection.count_documents({}) == bulk.MAX_BATCH
+    assert await collection.count_documents({}) == 3
 
 
 async def test_what_an_api_waits_for_is_written_without_lingering(db: AsyncDatabase) -> None:
-    """A deletion: the api answers it once projected. The writes queued meanwhile go with it."""
-    responses = db["responses"]
+    """A deletion: the api answers it once projected. The writes queued meanwhile go with it, the
+    other collection's too: the writers of a line linger together."""
+    responses, used = db["responses"], db["usage"]
     await repository.fold(lifecycle("resp_gone")[0], collection=responses, usage_collection=None, ttl_s=TTL_S)
     counting = _Counting(responses)
-    projector = repository.Projector(counting, usage_collection=db["usage"], ttl_s=TTL_S, linger_s=FOREVER_S)  # type: ignore[arg-type]
-    calm = asyncio.ensure_future(projector.fold(lifecycle("resp_calm")[0]))
-    await asyncio.sleep(0.01)  # its write is queued, and the writer lingers
+    line = bulk.Line(linger_s=FOREVER_S)
+    projector = repository.Projector(counting, usage_collection=used, ttl_s=TTL_S, line=line)  # type: ignore[arg-type]
+    calm = asyncio.ensure_future(projector.fold(lifecycle("resp_calm")[-1]))
+    await asyncio.sleep(0.01)  # its two writes are queued, and the writers linger
 
     await projector.fold(deleted("resp_gone"))
     await calm
@@ -223,3 +229,4 @@ async def test_what_an_api_waits_for_is_written_without_lingering(db: AsyncDatab
     assert counting.commands == 1
     assert (await responses.find_one({"_id": "resp_gone"}) or {}).get("deleted") is True
     assert await responses.find_one({"_id": "resp_calm"}) is not None
+    assert await used.count_documents({"_id": "resp_calm"}) == 1

@@ -135,9 +135,15 @@ def test_usage_and_cost_by_deployment_count_each_response_once(client, mock_llm,
     mock_llm.script({"status": 429}, {"content": "priced", "usage": usage})
     before = _deployment_usage(stack)
     response = client.responses.create(model="routed", input="what does it cost")
-    after = _deployment_usage(stack)
     served = upstreams(mock_llm)[-1]
-    assert after[served]["requests"] - before.get(served, {}).get("requests", 0) == 1
+    earlier = before.get(served, {}).get("requests", 0)
+
+    def counted() -> dict | None:  # usage is projected by the store, after the api answered
+        after = _deployment_usage(stack)
+        return after if after.get(served, {}).get("requests", 0) > earlier else None
+
+    after = until(counted, "the response counted")
+    assert after[served]["requests"] - earlier == 1
     assert after[served]["total_tokens"] - before.get(served, {}).get("total_tokens", 0) == 1500
     # routed's prices: 1 per million input tokens, 4 per million output tokens
     spent = after[served]["cost_usd"] - before.get(served, {}).get("cost_usd", 0)

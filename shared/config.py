@@ -283,6 +283,10 @@ class Settings(BaseModel):
     # How soon a call whose worker died goes to another worker (services/worker/handlers.py).
     worker_ack_wait_s: float = Field(default=5.0, gt=0)
 
+    @property
+    def store_linger_s(self) -> float:
+        return self.store_linger_ms / 1000
+
     @classmethod
     def from_env(cls) -> "Settings":
         """Every field from its variable (``ENVIRONMENT``); an unset or empty one keeps its default. A

@@ -32,12 +32,7 @@ class Gateway:
     @property
     def log_reads(self) -> LogReads | None:
         """The log, for reads of what the store has not projected yet (shared/readmodel/fresh.py)."""
-        settings = self.settings
-        return (
-            None
-            if self.js is None
-            else LogReads(self.js, settings.response_ttl_s, settings.store_linger_ms / 1000)
-        )
+        return None if self.js is None else LogReads.of(self.js, self.settings)
 
 
 # The dependencies are all ``async def``, even where nothing is awaited: FastAPI runs a plain ``def``

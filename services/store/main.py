@@ -36,7 +36,7 @@ async def main() -> None:
             usage_collection=usage_collection,
             conversations_collection=conversations_collection,
             concurrency=settings.store_concurrency,
-            linger_s=settings.store_linger_ms / 1000,
+            linger_s=settings.store_linger_s,
         )
         sweeper = Sweeper(
             js,

@@ -40,12 +40,9 @@ def register(
     config: GatewayConfig,
     master: MasterKeys,
     concurrency: int,
-    ttl_s: int,
-    lag_s: float = 0.0,
+    log_reads: fresh.LogReads,
 ) -> None:
-    """``ttl_s``: the projection's, for turns read from the log, and ``lag_s`` the store's linger
-    (``fresh.LogReads``)."""
-    log_reads = fresh.LogReads(js, ttl_s, lag_s)
+    """``log_reads``: the log, for the turns the store has not projected yet."""
     turns = TurnCache(epoch=lambda: broker.connection.stats["reconnects"])
 
     async def on_requested(msg: NatsMessage) -> None:

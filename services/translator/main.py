@@ -8,6 +8,7 @@ from services.translator import handlers
 from shared import bus, consumers, deadletter, logs
 from shared import mongo as mongo_client
 from shared.config import Settings, master_keys
+from shared.readmodel import fresh
 
 
 async def main() -> None:
@@ -27,8 +28,7 @@ async def main() -> None:
         config=config,
         master=master,
         concurrency=settings.translator_concurrency,
-        ttl_s=settings.response_ttl_s,
-        lag_s=settings.store_linger_ms / 1000,
+        log_reads=fresh.LogReads.of(js, settings),
     )
     await consumers.update_durable(js, handlers.DURABLE, handlers.consumer_config())
     await deadletter.watch_exhausted(

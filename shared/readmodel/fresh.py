@@ -22,6 +22,7 @@ from nats.js.api import RawStreamMsg
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import eventlog, retries, subjects
+from shared.config import Settings
 from shared.datakeys import KeyDestroyed
 from shared.domain import projection
 from shared.readmodel import queries
@@ -46,6 +47,10 @@ class LogReads:
     js: JetStreamContext
     ttl_s: int
     lag_s: float = 0.0
+
+    @classmethod
+    def of(cls, js: JetStreamContext, settings: Settings) -> "LogReads":
+        return cls(js, settings.response_ttl_s, settings.store_linger_s)
 
 
 async def response_doc(

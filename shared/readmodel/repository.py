@@ -90,15 +90,13 @@ class Projector:
         """Fold a response's request and its end as one insert of the document they make, which
         costs the server far less than their two guarded upserts (bench/README.md). A document that
         exists already (a deletion, a state another replica wrote) has them written one by one."""
-        urgent = projection.projected_signal(end) is not None
+        # Never urgent: a request held for its end is one nobody waits for (projection.written_with_its_end).
         doc = projection.together(request, end, ttl_s=self._ttl_s)
         others = [(w, x) for w, x in self.writes(end) if w is not self._responses]
-        inserted, _ = await asyncio.gather(
-            self._responses.insert(doc, urgent=urgent), self.apply(others, urgent=urgent)
-        )
+        inserted, _ = await asyncio.gather(self._responses.insert(doc), self.apply(others))
         if not inserted:
             writes = (projection.write_for(e, ttl_s=self._ttl_s) for e in (request, end))
-            await self.apply([(self._responses, w) for w in writes if w is not None], urgent=urgent)
+            await self.apply([(self._responses, w) for w in writes if w is not None])
 
     @staticmethod
     async def apply(writes: list[tuple[GroupWriter, Write]], *, urgent: bool = False) -> None:

@@ -13,6 +13,7 @@ request is refused. The blob names the master key that sealed it, so a retired m
 
 import base64
 import binascii
+import functools
 import os
 from collections.abc import Callable
 
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.errors import InvalidRequest
-from shared.sealing import KEY_BYTES, MasterKeys, key_id
+from shared.sealing import KEY_BYTES, MasterKeys
 
 # What a request's `include` names to get the blobs.
 INCLUDE = "reasoning.encrypted_content"
@@ -47,7 +48,7 @@ class InvalidEncryptedContent(InvalidRequest):
 
 def sealer(master: MasterKeys, tenant: str) -> Seal:
     """The function that seals one reasoning text for ``tenant`` with the current master key."""
-    kid, key = key_id(master.current), _derived(master.current)
+    kid, key = master.current_id, _derived(master.current)
 
     def seal(text: str) -> str:
         nonce = os.urandom(_NONCE_BYTES)
@@ -60,7 +61,7 @@ def sealer(master: MasterKeys, tenant: str) -> Seal:
 def opener(master: MasterKeys, tenant: str) -> Open:
     """The function that opens a blob ``sealer`` made for ``tenant``; it raises
     ``InvalidEncryptedContent`` for anything else."""
-    keys = {kid: _derived(key) for kid, key in master.by_id().items()}
+    keys = {kid: _derived(key) for kid, key in master.by_id.items()}
 
     def open_(blob: str) -> str:
         prefix, kid, payload = [*blob.split(":", 2), "", ""][:3]
@@ -77,6 +78,7 @@ def opener(master: MasterKeys, tenant: str) -> Open:
     return open_
 
 
+@functools.cache  # a sealer or opener is made for every request; HKDF showed in their profiles
 def _derived(master_key: bytes) -> bytes:
     # A key of its own: the master key itself only ever wraps data keys.
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=_PURPOSE).derive(master_key)

@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pydantic_core
@@ -43,6 +44,12 @@ class MasterKeys:
             if len(key) != KEY_BYTES:
                 raise ValueError(f"a master key must be {KEY_BYTES} bytes (base64 of 32 random bytes)")
 
+    # Named once: every response's data key is wrapped or unwrapped with these names.
+    @cached_property
+    def current_id(self) -> str:
+        return key_id(self.current)
+
+    @cached_property
     def by_id(self) -> dict[str, bytes]:
         return {key_id(k): k for k in (self.current, *self.retired)}
 
@@ -58,11 +65,11 @@ def new_data_key() -> bytes:
 
 def wrap(master: MasterKeys, data_key: bytes, *, response_id: str) -> dict[str, str]:
     """The stored form of a data key: which master key wrapped it, and the wrapped key."""
-    return {"kid": key_id(master.current), "wrapped": _encrypt(master.current, data_key, response_id)}
+    return {"kid": master.current_id, "wrapped": _encrypt(master.current, data_key, response_id)}
 
 
 def unwrap(master: MasterKeys, stored: Mapping[str, str], *, response_id: str) -> bytes:
-    key = master.by_id().get(stored.get("kid", ""))
+    key = master.by_id.get(stored.get("kid", ""))
     if key is None:
         raise SealingError("the data key was wrapped by a master key this process does not have")
     return _decrypt(key, stored["wrapped"], response_id)

@@ -6,7 +6,7 @@ from typing import Any
 
 from shared import reasoning_blobs
 from shared.domain import builtin_tools, mcp, requests, sequence, stream
-from shared.domain.history import chain_items
+from shared.domain.history import Folded, chain_items
 from shared.domain.items import OpenReasoning
 from shared.errors import GatewayError, InvalidRequest
 from shared.events import ChatCallRequested, Event, ResponseRequested, ResponseStreamed, ToolLoop
@@ -25,16 +25,18 @@ def chat_call(
     replay_reasoning: bool,
     runnable: frozenset[str] = frozenset(),
     open_reasoning: OpenReasoning | None = None,
+    folded: Folded | None = None,
 ) -> list[Event]:
     """``runnable``: the built-in tool types this gateway runs (offered to the model as functions);
-    ``open_reasoning`` opens the reasoning a stateless client hands back."""
+    ``open_reasoning`` opens the reasoning a stateless client hands back; ``folded`` is
+    ``loaded.history`` folded already (``folds.py``)."""
     request = event.request
     # A tool_choice forcing a built-in tool forces its function, on the first chat call only.
     forced = builtin_tools.forces_hosted(request.tool_choice, request.tools, runnable=runnable)
     try:
         chat = requests.build_chat_request(
             request.model_copy(update={"tool_choice": "auto"}) if forced else request,
-            loaded.history,
+            loaded.history if folded is None else folded,
             references=loaded.references,
             replay_reasoning=replay_reasoning,
             open_reasoning=open_reasoning,

@@ -15,6 +15,7 @@ from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.translator import build
+from services.translator.folds import FoldedChains
 from shared import bus, consumers, eventlog, reasoning_blobs, subjects
 from shared.config import GatewayConfig, runnable_tool_types
 from shared.events import Event, ResponseRequested
@@ -44,6 +45,7 @@ def register(
 ) -> None:
     """``log_reads``: the log, for the turns the store has not projected yet."""
     turns = TurnCache(epoch=lambda: broker.connection.stats["reconnects"])
+    folds = FoldedChains(turns)
 
     async def on_requested(msg: NatsMessage) -> None:
         requested: list[ResponseRequested] = []  # set once the message decoded: then it can be failed
@@ -51,7 +53,9 @@ def register(
         async def work() -> None:
             event = await _requested(js, msg)
             requested.append(event)
-            built = await translate(event, db=db, log=log_reads, turns=turns, config=config, master=master)
+            built = await translate(
+                event, db=db, log=log_reads, turns=turns, folds=folds, config=config, master=master
+            )
             for out in built:
                 await eventlog.append(js, out)
 
@@ -114,13 +118,14 @@ async def translate(
     db: AsyncDatabase,
     log: fresh.LogReads,
     turns: TurnCache,
+    folds: FoldedChains,
     config: GatewayConfig,
     master: MasterKeys,
 ) -> list[Event]:
     """Load what the request needs from the projection (and the log, for the turn just answered that
     the store may not have projected yet), then build its events (``build.py``, pure). ``master``
     opens the reasoning a stateless client hands back (``shared/reasoning_blobs.py``); ``turns`` holds
-    the finished turns of chains read before."""
+    the finished turns of chains read before, and ``folds`` those chains folded."""
     loaded = await chains.load(
         db, tenant=event.tenant, chain=event.chain, request=event.request, log=log, cache=turns
     )
@@ -130,4 +135,5 @@ async def translate(
         replay_reasoning=config.replay_reasoning,
         runnable=runnable_tool_types(config),
         open_reasoning=reasoning_blobs.opener(master, event.tenant),
+        folded=folds.fold(loaded.history, replay_reasoning=config.replay_reasoning),
     )

@@ -52,8 +52,10 @@ _TEXT_SUFFIXES = (
 
 
 @dataclass
-class _Fold:
-    """Messages being built, plus what waits for the next message."""
+class Fold:
+    """Messages being built, plus what waits for the next message. ``add`` continues it, so a chain
+    held folded takes its next turn's items without folding the earlier ones again
+    (``shared.domain.history``)."""
 
     references: Mapping[str, Item]
     replay_reasoning: bool
@@ -67,6 +69,33 @@ class _Fold:
     # MCP approval requests among the items, by id.
     approval_requests: dict[str, Item] = field(default_factory=dict)
 
+    def add(self, item: Item) -> None:
+        _add(self, item)
+
+    def copy(self, references: Mapping[str, Item]) -> "Fold":
+        """A fold that continues from where this one stands, with ``references``, leaving this one as
+        it is: what follows changes only the last message (a call joins it, or reasoning), so that
+        one is copied and the others are shared."""
+        messages = list(self.messages)
+        if messages:
+            last = messages[-1] = dict(messages[-1])
+            if "tool_calls" in last:
+                last["tool_calls"] = list(last["tool_calls"])
+        return Fold(
+            references=references,
+            replay_reasoning=self.replay_reasoning,
+            open_reasoning=self.open_reasoning,
+            messages=messages,
+            reasoning=list(self.reasoning),
+            tool_media=list(self.tool_media),
+            approval_requests=dict(self.approval_requests),
+        )
+
+    def finished(self) -> list[Message]:
+        """The messages, the tool outputs' media still waiting included; the fold is left as it is."""
+        media = [{"role": "user", "content": list(self.tool_media)}] if self.tool_media else []
+        return [*self.messages, *media]
+
 
 def to_messages(
     items: Iterable[Item],
@@ -77,16 +106,14 @@ def to_messages(
 ) -> list[Message]:
     """Chat messages for ``items`` in order. ``references`` resolves ``item_reference`` items;
     ``open_reasoning`` restores the text of a reasoning item that holds only ``encrypted_content``."""
-    fold = _Fold(
-        references=references or {}, replay_reasoning=replay_reasoning, open_reasoning=open_reasoning
-    )
+    fold = Fold(references=references or {}, replay_reasoning=replay_reasoning, open_reasoning=open_reasoning)
     for item in items:
         _add(fold, item)
     _flush_tool_media(fold)
     return fold.messages
 
 
-def _add(fold: _Fold, item: Item) -> None:
+def _add(fold: Fold, item: Item) -> None:
     kind = item.get("type", "message")
     if kind == "item_reference":
         _add(fold, _resolve(fold, item["id"]))
@@ -115,7 +142,7 @@ def _add(fold: _Fold, item: Item) -> None:
     # Anything else (hosted tool calls and their outputs, reasoning when not replayed) has no chat form.
 
 
-def _resolve(fold: _Fold, item_id: str) -> Item:
+def _resolve(fold: Fold, item_id: str) -> Item:
     found = fold.references.get(item_id)
     if found is None:
         raise InvalidRequest(f"Item with id {item_id!r} not found.", param="input")
@@ -124,7 +151,7 @@ def _resolve(fold: _Fold, item_id: str) -> Item:
     return found
 
 
-def _append(fold: _Fold, message: Message) -> None:
+def _append(fold: Fold, message: Message) -> None:
     _flush_tool_media(fold)
     if message["role"] == "assistant":
         _attach_reasoning(fold, message)
@@ -133,14 +160,14 @@ def _append(fold: _Fold, message: Message) -> None:
     fold.messages.append(message)
 
 
-def _attach_reasoning(fold: _Fold, message: Message) -> None:
+def _attach_reasoning(fold: Fold, message: Message) -> None:
     if fold.reasoning and "reasoning_content" not in message:
         # The name vLLM, SGLang and DeepSeek-style chat templates read back.
         message["reasoning_content"] = "\n\n".join(fold.reasoning)
     fold.reasoning.clear()
 
 
-def _add_call(fold: _Fold, item: Item) -> None:
+def _add_call(fold: Fold, item: Item) -> None:
     # A call of a namespace's function goes back under the name the backend offered it as.
     name = tools.namespaced_name(item["namespace"], item["name"]) if item.get("namespace") else item["name"]
     call = {
@@ -158,7 +185,7 @@ def _add_call(fold: _Fold, item: Item) -> None:
         _append(fold, {"role": "assistant", "content": None, "tool_calls": [call]})
 
 
-def _add_call_output(fold: _Fold, item: Item) -> None:
+def _add_call_output(fold: Fold, item: Item) -> None:
     output = item.get("output", "")
     if isinstance(output, str):
         text = output
@@ -169,7 +196,7 @@ def _add_call_output(fold: _Fold, item: Item) -> None:
     fold.messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": text})
 
 
-def _flush_tool_media(fold: _Fold) -> None:
+def _flush_tool_media(fold: Fold) -> None:
     if fold.tool_media:
         fold.messages.append({"role": "user", "content": list(fold.tool_media)})
         fold.tool_media.clear()

@@ -81,7 +81,7 @@ def referenced_item_ids(request: ResponseCreateRequest) -> list[str]:
 
 def build_chat_request(
     request: ResponseCreateRequest,
-    history: list[dict[str, Any]],
+    history: list[dict[str, Any]] | chain.Folded,
     *,
     references: dict[str, dict[str, Any]] | None = None,
     replay_reasoning: bool = False,
@@ -89,7 +89,8 @@ def build_chat_request(
 ) -> dict[str, Any]:
     """The Chat Completions body, without ``model`` and streaming options, and untruncated: the worker
     adds those per deployment (``routing.body_for``), since only it knows which one serves. Keys whose
-    value would be null are left out: some backends reject nulls. ``open_reasoning`` opens reasoning
+    value would be null are left out: some backends reject nulls. ``history``: the chain's stored
+    turns, or those turns folded already (``history.fold_turns``). ``open_reasoning`` opens reasoning
     items' ``encrypted_content`` (a stateless client's reasoning)."""
     messages = _messages(request, history, references or {}, replay_reasoning, open_reasoning)
     body: dict[str, Any] = {
@@ -117,18 +118,19 @@ def build_chat_request(
 
 def _messages(
     request: ResponseCreateRequest,
-    history: list[dict[str, Any]],
+    history: list[dict[str, Any]] | chain.Folded,
     references: dict[str, dict[str, Any]],
     replay_reasoning: bool,
     open_reasoning: items.OpenReasoning | None,
 ) -> list[items.Message]:
     system = [{"role": "system", "content": request.instructions}] if request.instructions else []
     current = [item.model_dump(mode="json", exclude_none=True) for item in request.input_items()]
-    index = chain.chain_index(history)
-    known = {**index, **references}
+    if not isinstance(history, chain.Folded):
+        history = chain.fold_turns(history, replay_reasoning=replay_reasoning)
+    known = {**history.index, **references}
     messages = [
         *system,
-        *chain.fold_history(history, replay_reasoning=replay_reasoning, index=index),
+        *history.messages(),
         *items.to_messages(
             current, references=known, replay_reasoning=replay_reasoning, open_reasoning=open_reasoning
         ),

@@ -92,6 +92,11 @@ class TurnCache:
                 _, (_, dropped, _) = self._turns.popitem(last=False)
                 self._bytes -= dropped
 
+    def size(self, response_id: str) -> int | None:
+        """The stored size of a held turn, None for one not held."""
+        held = self._turns.get(response_id)
+        return None if held is None else held[1]
+
     def forget(self, response_id: str) -> None:
         if (held := self._turns.pop(response_id, None)) is not None:
             self._bytes -= held[1]

@@ -1,6 +1,9 @@
+import copy
 from typing import Any
 
-from shared.domain.history import fold_history
+import pytest
+
+from shared.domain.history import fold_history, fold_turns
 
 
 def _doc(response_id: str, input_items: list[dict[str, Any]], output: list[dict[str, Any]]) -> dict[str, Any]:
@@ -158,3 +161,45 @@ def test_a_turn_that_failed_before_any_output_contributes_its_input() -> None:
 
 def test_no_history_no_messages() -> None:
     assert fold_history([]) == []
+
+
+# fold_turns: a chain's fold continued -------------------------------------------------------------
+
+THIRD = _doc(
+    "resp_3",
+    # the client sends a call of its own before its question: it joins the last assistant message
+    [
+        _call("call_3", "fc_3"),
+        {"type": "function_call_output", "call_id": "call_3", "output": "y", "id": "fco_3"},
+    ],
+    [_reasoning("thinking again", "rs_3"), _assistant("done", "msg_a3")],
+)
+
+
+def test_a_fold_continued_with_the_next_turn_is_the_fold_of_the_whole_chain() -> None:
+    chain = [*TOOL_ROUND_TRIP, THIRD]
+    for replay in (False, True):
+        first = fold_turns(chain[:2], replay_reasoning=replay)
+        continued = fold_turns(chain, replay_reasoning=replay, after=first)
+        assert continued.messages() == fold_history(chain, replay_reasoning=replay)
+        assert continued.turn_ids == ("resp_1", "resp_2", "resp_3")
+        assert continued.index.keys() == fold_turns(chain).index.keys()
+
+
+def test_continuing_a_fold_leaves_it_as_it_was() -> None:
+    # The next turn's call joins the last assistant message of the fold it continues.
+    ends_with_a_call = [_doc("resp_1", [_user("go", "msg_u1")], [_assistant("Calling.", "msg_a1")])]
+    first = fold_turns(ends_with_a_call)
+    before = copy.deepcopy(first.messages())
+    fold_turns([*ends_with_a_call, THIRD], after=first)
+    fold_turns([*ends_with_a_call, THIRD], after=first)  # a second answer to the same turn (a fork)
+    assert first.messages() == before
+    assert "fc_3" not in first.index
+
+
+def test_only_a_fold_of_the_same_first_turns_is_continued() -> None:
+    first = fold_turns(TOOL_ROUND_TRIP)
+    with pytest.raises(ValueError):  # resp_1 deleted since
+        fold_turns([TOOL_ROUND_TRIP[1], THIRD], after=first)
+    with pytest.raises(ValueError):
+        fold_turns([*TOOL_ROUND_TRIP, THIRD], replay_reasoning=True, after=first)

@@ -45,6 +45,15 @@ def test_a_forgotten_turn_is_read_again():
     assert cache.take("t", ["resp_a"]) == {}
 
 
+def test_a_held_turn_has_its_stored_size():
+    cache = TurnCache()
+    cache.keep([turn("resp_a"), turn("resp_b", status="in_progress")])
+    assert cache.size("resp_a") == len(bson.encode(turn("resp_a")))
+    assert cache.size("resp_b") is None
+    cache.forget("resp_a")
+    assert cache.size("resp_a") is None
+
+
 def test_a_reconnect_drops_everything_held():
     reconnects = [0]
     cache = TurnCache(epoch=lambda: reconnects[0])

@@ -93,8 +93,7 @@ class Fold:
 
     def finished(self) -> list[Message]:
         """The messages, the tool outputs' media still waiting included; the fold is left as it is."""
-        media = [{"role": "user", "content": list(self.tool_media)}] if self.tool_media else []
-        return [*self.messages, *media]
+        return [*self.messages, _media_message(self.tool_media)] if self.tool_media else list(self.messages)
 
 
 def to_messages(
@@ -198,8 +197,12 @@ def _add_call_output(fold: Fold, item: Item) -> None:
 
 def _flush_tool_media(fold: Fold) -> None:
     if fold.tool_media:
-        fold.messages.append({"role": "user", "content": list(fold.tool_media)})
+        fold.messages.append(_media_message(fold.tool_media))
         fold.tool_media.clear()
+
+
+def _media_message(tool_media: list[dict[str, Any]]) -> Message:
+    return {"role": "user", "content": list(tool_media)}
 
 
 def _reasoning_texts(item: Item, open_reasoning: OpenReasoning | None) -> list[str]:

@@ -127,7 +127,8 @@ def _messages(
     current = [item.model_dump(mode="json", exclude_none=True) for item in request.input_items()]
     if not isinstance(history, chain.Folded):
         history = chain.fold_turns(history, replay_reasoning=replay_reasoning)
-    known = {**history.index, **references}
+    # A long chain's index is not copied where the request references nothing from outside it.
+    known = {**history.index, **references} if references else history.index
     messages = [
         *system,
         *history.messages(),

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpcore
+import httpx
 import nats
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsMessage
@@ -38,7 +38,7 @@ from bench.dispatch_cost import BODY
 from bench.run import _mock
 from deploy.local.processes import free_port, stop_all, wait_until
 from deploy.local.stack import nats_process
-from shared import bus, chatclient
+from shared import bus, chatclient, http11
 from shared.config import Deployment, Settings
 
 STREAM = "BENCH_HELD"
@@ -137,9 +137,9 @@ async def waiting_subscriptions(url: str, count: int) -> float:
 
 
 async def backend_streams(
-    mock_url: str, count: int, network: httpcore.AsyncNetworkBackend | None = None
+    mock_url: str, count: int, transport: Callable[[], httpx.AsyncBaseTransport] = http11.Pool
 ) -> float:
-    """KB a streamed chat call costs the worker's client (on ``network``, default the worker's)
+    """KB a streamed chat call costs the worker's client (its pools made by ``transport``)
     while the backend holds it open."""
     deployment = Deployment(id="held", name="held", model="held", api_base=f"{mock_url}/v1")
     body = {"model": "held", "messages": [{"role": "user", "content": "hi"}], "stream": True}
@@ -158,7 +158,7 @@ async def backend_streams(
         for _ in range(n):
             await asyncio.wait_for(started.acquire(), 60)
 
-    async with chatclient.new_client(network) as client:
+    async with chatclient.new_client(transport) as client:
         try:
             await held(client, 1)  # the client's pool exists before the measure
             calls.pop().cancel()

@@ -5,15 +5,13 @@ sent to it over request/reply), so only the worker holds backend keys."""
 import json
 import logging
 import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpcore
 import httpx
 import pydantic_core
 
-from shared import netstreams
+from shared import http11
 from shared.config import Deployment
 from shared.domain import completions
 from shared.errors import (
@@ -47,28 +45,16 @@ _TOKENIZE_TIMEOUT_S = 30.0
 log = logging.getLogger(__name__)
 
 
-def new_client(network: httpcore.AsyncNetworkBackend | None = None) -> httpx.AsyncClient:
-    """One client for every backend: keep-alive connections pooled per backend, with Nagle off,
-    since a stream of small chunks is latency-bound, on asyncio's own streams (``netstreams``; a
-    benchmark passes httpcore's default ``network`` to compare)."""
-
-    def pool() -> httpx.AsyncBaseTransport:
-        transport = httpx.AsyncHTTPTransport(
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-        )
-        # httpx takes no network backend; its pool (httpcore's, private to the transport) does.
-        transport._pool._network_backend = network or netstreams.AsyncioBackend()
-        return transport
-
+def new_client(pool: Callable[[], httpx.AsyncBaseTransport] = http11.Pool) -> httpx.AsyncClient:
+    """One client for every backend: keep-alive connections pooled per backend, each pool made by
+    ``pool`` (``http11.Pool``; a benchmark passes httpx's own transport to compare)."""
     return httpx.AsyncClient(transport=PoolPerOrigin(pool), timeout=httpx.Timeout(600.0, connect=10.0))
 
 
 class PoolPerOrigin(httpx.AsyncBaseTransport):
-    """A connection pool of its own for each origin (scheme, host, port). httpcore's pool looks at
-    every connection it holds before and after each request: in one shared pool, a backend's thousand
-    held streams, or the hundreds of idle connections they leave, tax every call to another backend
-    (bench/README.md)."""
+    """A connection pool of its own for each origin (scheme, host, port): an ``http11.Pool`` holds one
+    origin's connections, and a backend's thousand held streams do not take the connections that
+    calls to another one wait for."""
 
     def __init__(self, new_pool: Callable[[], httpx.AsyncBaseTransport]) -> None:
         self._new_pool = new_pool

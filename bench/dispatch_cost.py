@@ -1,15 +1,16 @@
-"""What FastStream's dispatch costs a consumed message: the broker the services make
-(``shared.bus.new_broker``: the handler gets the delivered message, nothing decoded or injected)
-against FastStream's defaults (the body decoded as JSON, the message injected by fast_depends).
+"""What FastStream's dispatch costs a consumed message, three ways: FastStream's defaults (the body
+decoded as JSON, the message injected by fast_depends, ``max_workers`` handlers), the services'
+broker (``shared.bus.new_broker``: the handler gets the delivered message, nothing decoded or
+injected) with ``max_workers`` handlers, and the services' subscription as it is (``bus.subscribe``:
+one message at a time through FastStream, each handled in a task of its own, ``shared.inhand``).
 
     python -m bench.dispatch_cost                  # 5,000 messages a run, 3 rounds, about 30 s
     python -m bench.dispatch_cost --messages 500 --rounds 1
 
-Starts the .venv's ``nats-server`` on loopback, a file stream, and for each broker a durable push
-consumer like the services' (a deliver group, ``max_workers`` handlers, manual acks); publishes
-``--messages`` event-sized messages into the stream and waits until the handler has acked each. The
-figure is this process's CPU per message, the publishing included (the same for both brokers), so the
-difference between the rows is what the dispatch adds.
+Starts the .venv's ``nats-server`` on loopback and a file stream; for each way, publishes
+``--messages`` event-sized messages into the stream, then starts a durable push consumer like the
+services' (a deliver group, manual acks) and waits until the handler has acked each. The figure is
+this process's CPU per message from the consumer's start: what the dispatch and the ack cost.
 """
 
 import argparse
@@ -20,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import nats
@@ -31,6 +32,7 @@ from deploy.local.processes import free_port, stop_all, wait_until
 from deploy.local.stack import nats_process
 from shared import bus
 from shared.config import Settings
+from shared.inhand import InHand
 
 STREAM = "BENCH_DISPATCH"
 SUBJECT = "bench.dispatch"
@@ -38,24 +40,50 @@ SUBJECT = "bench.dispatch"
 BODY = b'{"type":"requested","event_id":"evt_' + b"a" * 56 + b'","content":{"sealed":"' + b"x" * 1200 + b'"}}'
 WORKERS = 16
 
-Brokers = dict[str, Callable[[str], NatsBroker]]
+Handler = Callable[[NatsMessage], Awaitable[None]]
 
 
-def _default(url: str) -> NatsBroker:
-    return NatsBroker(url, log_level=logging.DEBUG)
+def _subscribed(broker: NatsBroker, durable: str, handle: Handler, *, workers: int) -> None:
+    options = {"max_workers": workers} if workers > 1 else {}
+    broker.subscriber(
+        SUBJECT,
+        stream=JStream(STREAM, declare=False),
+        durable=durable,
+        queue=durable,
+        ack_policy=AckPolicy.MANUAL,
+        **options,
+    )(handle)
 
 
-BROKERS: Brokers = {
-    "FastStream's defaults": _default,
-    "the services' (bus.new_broker)": lambda url: bus.new_broker(Settings(nats_url=url), "bench"),
+def _defaults(url: str, durable: str, handle: Handler) -> NatsBroker:
+    broker = NatsBroker(url, log_level=logging.DEBUG)
+    _subscribed(broker, durable, handle, workers=WORKERS)
+    return broker
+
+
+def _services_with_workers(url: str, durable: str, handle: Handler) -> NatsBroker:
+    broker = bus.new_broker(Settings(nats_url=url), "bench")
+    _subscribed(broker, durable, handle, workers=WORKERS)
+    return broker
+
+
+def _services(url: str, durable: str, handle: Handler) -> NatsBroker:
+    broker = bus.new_broker(Settings(nats_url=url), "bench")
+    in_hand = InHand(handle, limit=WORKERS, grace_s=bus.GRACEFUL_TIMEOUT_S)
+    _subscribed(broker, durable, in_hand.take, workers=1)
+    return broker
+
+
+Subscribe = Callable[[str, str, Handler], NatsBroker]
+BROKERS: dict[str, Subscribe] = {
+    "FastStream's defaults": _defaults,
+    "the services' broker, max_workers": _services_with_workers,
+    "the services' subscription (bus.subscribe: InHand)": _services,
 }
 
 
-async def cpu_us_per_message(
-    url: str, make: Callable[[str], NatsBroker], messages: int, durable: str
-) -> float:
+async def cpu_us_per_message(url: str, subscribe: Subscribe, messages: int, durable: str) -> float:
     """A fresh durable on an emptied stream, so that it is delivered this run's messages only."""
-    broker = make(url)
     acked = 0
     done = asyncio.Event()
 
@@ -69,23 +97,16 @@ async def cpu_us_per_message(
     publisher = await nats.connect(url)
     js = publisher.jetstream()
     await js.purge_stream(STREAM)
-    broker.subscriber(
-        SUBJECT,
-        stream=JStream(STREAM, declare=False),
-        durable=durable,
-        queue=durable,
-        max_workers=WORKERS,
-        ack_policy=AckPolicy.MANUAL,
-    )(handle)
+    for _ in range(messages):
+        await js.publish(SUBJECT, BODY, stream=STREAM)
+    await publisher.close()
+    started = time.process_time()
+    broker = subscribe(url, durable, handle)
     await broker.start()
     try:
-        started = time.process_time()
-        for _ in range(messages):
-            await js.publish(SUBJECT, BODY, stream=STREAM)
         await asyncio.wait_for(done.wait(), 120)
         return 1e6 * (time.process_time() - started) / messages
     finally:
-        await publisher.close()
         await broker.stop()
 
 

@@ -24,6 +24,7 @@ from nats.js.api import ConsumerConfig
 
 from shared import deadletter, eventlog, subjects, topology
 from shared.config import ConfigError, Settings
+from shared.inhand import InHand
 from shared.sealing import MasterKeys
 
 
@@ -123,7 +124,7 @@ async def _undecoded(msg: NatsMessage) -> NatsMessage:
 def new_broker(settings: Settings, service: str) -> NatsBroker:
     """A handler is called with its ``NatsMessage`` and nothing else. Every handler opens its event
     itself (``eventlog.decode``: sealed content, the data key), so FastStream's JSON decoding of the
-    body and its dependency injection were work thrown away: about 160 µs of CPU a message
+    body and its dependency injection were work thrown away: about 300 µs of CPU a message
     (``python -m bench.dispatch_cost``), and an injected message had to dodge a thread hop besides."""
     return NatsBroker(
         servers(settings.nats_url),
@@ -154,11 +155,13 @@ def subscribe(
     *,
     concurrency: int,
     durable: ConsumerConfig | None = None,
-) -> None:
+) -> InHand | None:
     """Subscribe ``service``'s ``handlers`` (by the names ``shared.topology`` gives them) where the table
     routes its messages; call before the broker starts. Its durable consumer (named after the service,
-    its replicas a deliver group) settles messages itself (``AckPolicy.MANUAL``) and gets ``durable``
-    as its configuration: several filter subjects must be in it, one is the subscription's subject."""
+    its replicas a deliver group) settles messages itself (``AckPolicy.MANUAL``), handles each in a
+    task of its own (``InHand``: returned, for its ``drain`` at shutdown; None for a service without
+    one) and gets ``durable`` as its configuration: several filter subjects must be in it, one is the
+    subscription's subject."""
     handlers = {"health": _answer_health, **handlers}
     for route, consumer in topology.consumed_by(service):
         subject = topology.listen(route, service)
@@ -172,19 +175,19 @@ def subscribe(
                     handlers[consumer.handler or ""]
                 )
     filters = topology.durable_filters(service)
-    if filters:
-        [name] = {
-            c.handler for _, c in topology.consumed_by(service) if c.delivery is topology.Delivery.DURABLE
-        }
-        broker.subscriber(
-            filters[0] if len(filters) == 1 else "",
-            stream=RESPONSES_STREAM,
-            durable=service,
-            queue=service,
-            config=durable,
-            max_workers=concurrency,
-            ack_policy=AckPolicy.MANUAL,
-        )(handlers[name or ""])
+    if not filters:
+        return None
+    [name] = {c.handler for _, c in topology.consumed_by(service) if c.delivery is topology.Delivery.DURABLE}
+    in_hand = InHand(handlers[name or ""], limit=concurrency, grace_s=GRACEFUL_TIMEOUT_S)
+    broker.subscriber(
+        filters[0] if len(filters) == 1 else "",
+        stream=RESPONSES_STREAM,
+        durable=service,
+        queue=service,
+        config=durable,
+        ack_policy=AckPolicy.MANUAL,
+    )(in_hand.take)
+    return in_hand
 
 
 async def connect(

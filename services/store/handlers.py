@@ -24,6 +24,7 @@ from services.store.pairing import Pairing
 from shared import bus, consumers, deadletter, eventlog, subjects
 from shared.datakeys import KeyDestroyed
 from shared.domain import conversations, projection
+from shared.inhand import InHand
 from shared.readmodel import bulk, repository
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,12 @@ async def register(
     linger_s: float = 0.0,
     usage_collection: AsyncCollection | None = None,
     conversations_collection: AsyncCollection | None = None,
-) -> None:
+) -> InHand:
     """Subscribe the store; call once the broker is connected and before it starts (the durable is
     made or brought up to date first). ``linger_s``: how long small batches of writes wait for more
     (``bulk.Line``). ``usage_collection`` None leaves usage unprojected, and
-    ``conversations_collection`` None conversations."""
+    ``conversations_collection`` None conversations. The events in hand are returned, for their
+    ``drain`` at shutdown."""
     config = consumer_config(concurrency)
     await durable.ensure(js, config)
     nc = broker.connection
@@ -91,12 +93,14 @@ async def register(
 
     # Held requests take handlers of their own, so the other events keep `concurrency` of them.
     slots = concurrency + pairing.capacity
-    bus.subscribe(broker, DURABLE, {"event": on_event}, concurrency=slots, durable=config)
+    in_hand = bus.subscribe(broker, DURABLE, {"event": on_event}, concurrency=slots, durable=config)
+    assert in_hand is not None  # the store's durable is in the topology
 
     async def exhausted(raw: RawStreamMsg, reason: str) -> None:
         await _tell_unstored(nc, raw.subject or "")
 
     await deadletter.watch_exhausted(nc, js, consumer=DURABLE, on_exhausted=exhausted)
+    return in_hand
 
 
 async def _tell_unstored(nc: Client, subject: str) -> None:

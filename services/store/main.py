@@ -28,7 +28,7 @@ async def main() -> None:
         await conversations.ensure_indexes(conversations_collection)
         broker = bus.new_broker(settings, "store")
         js = await bus.connect(broker, settings=settings, master=master)
-        await handlers.register(
+        in_hand = await handlers.register(
             broker,
             js=js,
             collection=collection,
@@ -48,7 +48,7 @@ async def main() -> None:
         )
         sweeping = asyncio.create_task(sweeper.run(settings.sweep_interval_s))
         try:
-            await FastStream(broker).run()
+            await FastStream(broker, on_shutdown=[in_hand.drain]).run()
         finally:
             sweeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):

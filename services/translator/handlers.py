@@ -19,6 +19,7 @@ from services.translator.folds import FoldedChains
 from shared import bus, consumers, eventlog, reasoning_blobs, subjects
 from shared.config import GatewayConfig, runnable_tool_types
 from shared.events import Event, ResponseRequested
+from shared.inhand import InHand
 from shared.readmodel import chains, fresh
 from shared.readmodel.turns import TurnCache
 from shared.sealing import MasterKeys
@@ -42,8 +43,9 @@ def register(
     master: MasterKeys,
     concurrency: int,
     log_reads: fresh.LogReads,
-) -> None:
-    """``log_reads``: the log, for the turns the store has not projected yet."""
+) -> InHand:
+    """``log_reads``: the log, for the turns the store has not projected yet. The requests in hand
+    are returned for their ``drain`` at shutdown."""
     turns = TurnCache(epoch=lambda: broker.connection.stats["reconnects"])
     folds = FoldedChains(turns)
 
@@ -77,7 +79,9 @@ def register(
         turns.forget((await eventlog.decode(js, msg)).response_id)
 
     handlers = {"requested": on_requested, "deleted": on_deleted}
-    bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=consumer_config())
+    in_hand = bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=consumer_config())
+    assert in_hand is not None  # the translator's durable is in the topology
+    return in_hand
 
 
 def consumer_config() -> ConsumerConfig:

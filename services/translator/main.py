@@ -21,7 +21,7 @@ async def main() -> None:
     mongo = mongo_client.client(settings.mongo_uri)
     broker = bus.new_broker(settings, "translator")
     js = await bus.connect(broker, settings=settings, master=master)
-    handlers.register(
+    in_hand = handlers.register(
         broker,
         js=js,
         db=mongo[settings.mongo_db],
@@ -38,6 +38,6 @@ async def main() -> None:
         on_exhausted=functools.partial(handlers.on_exhausted, js),
     )
     try:
-        await FastStream(broker).run()
+        await FastStream(broker, on_shutdown=[in_hand.drain]).run()
     finally:
         await mongo.close()

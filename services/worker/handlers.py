@@ -10,7 +10,6 @@ transient one is redelivered with a growing delay, up to ``max_deliver``; after 
 other failure, or when every delivery timed out, the response ends ``failed`` and the call goes to
 the dead-letter stream."""
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from shared import backend_calls, bus, consumers, deadletter, eventlog, reasonin
 from shared.backend_calls import Completed, CompletionRequested, TokenCountRequested, TokensCounted
 from shared.config import Settings
 from shared.events import ChatCallRequested, ToolCallsRequested
+from shared.inhand import InHand
 from shared.sealing import MasterKeys
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,12 @@ async def register(
     master: MasterKeys,
     executors: Mapping[str, Executor] | None = None,
     max_steps: int = 8,
-) -> "ChatCalls":
+) -> InHand:
     """``settings.worker_ack_wait_s`` bounds how long a call whose worker died waits before another
     replica takes it. Call before the broker starts: an existing durable consumer is brought up to this
     configuration (FastStream binds to an existing one as it is), and calls whose deliveries all timed
-    out are watched for, to end their responses failed. The calls are returned for their ``drain`` at
-    shutdown."""
+    out are watched for, to end their responses failed. The calls in hand are returned for their
+    ``drain`` at shutdown."""
     concurrency, ack_wait_s = settings.worker_concurrency, settings.worker_ack_wait_s
     config = ConsumerConfig(
         ack_wait=ack_wait_s,
@@ -79,7 +79,6 @@ async def register(
         heartbeat_s=min(ack_wait_s / 3, _MAX_HEARTBEAT_S),
         executors=executors or {},
         max_steps=max_steps,
-        concurrency=concurrency,
     )
 
     oneshots = OneShots(backends)
@@ -94,9 +93,10 @@ async def register(
         return await oneshots.count(backend_calls.decode(msg.body, msg.headers, TokenCountRequested))
 
     handlers = {"chat_call": calls.handle, "cancel": on_cancel, "complete": on_complete, "count": on_count}
-    bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=config)
+    in_hand = bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=config)
+    assert in_hand is not None  # the worker's durable is in the topology
     await deadletter.watch_exhausted(broker.connection, js, consumer=DURABLE, on_exhausted=calls.exhausted)
-    return calls
+    return in_hand
 
 
 def ack_waits(first_s: float, max_deliver: int) -> list[float]:
@@ -110,13 +110,8 @@ def ack_waits(first_s: float, max_deliver: int) -> list[float]:
 
 
 class ChatCalls:
-    """The calls this replica is running, by response id, and how it runs one.
-
-    Each call runs in a task of its own, not in FastStream's handler: a call is held for as long as
-    its backend streams (minutes, for a long answer), and the handler's context (its exit stacks, its
-    task group, FastStream's context scope: some 10 KB) would be held with it (bench/README.md,
-    eighth pass). So the handler bounds the calls in hand (``concurrency``) and the shutdown waits
-    for them (``drain``), as FastStream does for its handlers."""
+    """The calls this replica is running, by response id, and how it runs one (``handle``: in a task
+    of its own, ``shared.inhand``)."""
 
     def __init__(
         self,
@@ -129,7 +124,6 @@ class ChatCalls:
         heartbeat_s: float,
         executors: Mapping[str, Executor],
         max_steps: int,
-        concurrency: int,
     ) -> None:
         self._executors = executors
         self._max_steps = max_steps
@@ -140,9 +134,6 @@ class ChatCalls:
         self._backends = backends
         self._heartbeat_s = heartbeat_s
         self._runs: dict[str, Run | ToolStep] = {}
-        self._slots = asyncio.Semaphore(concurrency)
-        self._in_hand: set[asyncio.Task[None]] = set()
-        self._draining = False
 
     async def exhausted(self, raw: RawStreamMsg, reason: str) -> None:
         """A call whose every delivery timed out (its workers died or stalled): end it failed."""
@@ -153,33 +144,6 @@ class ChatCalls:
             run.cancel()
 
     async def handle(self, msg: NatsMessage) -> None:
-        """Take a slot and start the call. One that comes while this replica drains is left unsettled,
-        as FastStream leaves what it had not begun at shutdown: JetStream delivers it again after its
-        ack wait, to a replica that runs (a nak would bring it straight back here)."""
-        await self._slots.acquire()
-        if self._draining:
-            self._slots.release()
-            return
-        task = asyncio.create_task(self._settled(msg))
-        self._in_hand.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._in_hand.discard(task)
-        self._slots.release()
-        if not task.cancelled() and (error := task.exception()) is not None:
-            # ``settle`` answers for the call's own failures; this is its ack that could not be sent.
-            log.error("settling a chat call failed: %r", error)
-
-    async def drain(self) -> None:
-        """Take no more calls and give those in hand up to the broker's own grace to end: at
-        shutdown, before the connection closes. Any still running then are left to another replica,
-        as a dead worker's are."""
-        self._draining = True
-        if self._in_hand:
-            await asyncio.wait(self._in_hand, timeout=bus.GRACEFUL_TIMEOUT_S)
-
-    async def _settled(self, msg: NatsMessage) -> None:
         run: Run | ToolStep | None = None
 
         async def work() -> None:

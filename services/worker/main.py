@@ -25,7 +25,7 @@ async def main() -> None:
     js = await bus.connect(broker, settings=settings, master=master)
     # A configured tool's key missing: stop. MCP reads the client's server credentials from the log.
     executors = builtin.executors(config, client, os.environ, requests=JetStreamLog(js))
-    calls = await handlers.register(
+    in_hand = await handlers.register(
         broker,
         js=js,
         settings=settings,
@@ -35,6 +35,6 @@ async def main() -> None:
         max_steps=config.tools.max_steps,
     )
     try:
-        await FastStream(broker, on_shutdown=[calls.drain]).run()
+        await FastStream(broker, on_shutdown=[in_hand.drain]).run()
     finally:
         await client.aclose()

@@ -30,6 +30,26 @@ class Connected(Exception):
     """A composition root reached for a server."""
 
 
+class App:
+    """FastStream's application, recorded: what a root would run, with what at shutdown."""
+
+    ran: list[Any] = []
+
+    def __init__(self, broker: Any, *, on_shutdown: list[Any]) -> None:
+        self.broker = broker
+        self.on_shutdown = on_shutdown
+
+    async def run(self) -> None:
+        App.ran.append(self)
+
+
+class InHand:
+    """What a service's handlers hold at shutdown (``shared.inhand.InHand``), as registering returns it."""
+
+    async def drain(self) -> None:
+        pass
+
+
 @dataclass
 class Environment:
     monkeypatch: pytest.MonkeyPatch

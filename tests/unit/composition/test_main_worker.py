@@ -11,7 +11,7 @@ from services.worker import handlers
 from services.worker import main as worker_main
 from shared import bus
 
-from .conftest import MODELS, Connected, Environment
+from .conftest import MODELS, App, Connected, Environment, InHand
 
 KEYED = [
     {**MODELS[0], "api_key_env": "BACKEND_KEY"},
@@ -51,22 +51,6 @@ class Broker:
     connection = None
 
 
-class App:
-    ran: list[Any] = []
-
-    def __init__(self, broker: Any, *, on_shutdown: list[Any]) -> None:
-        self.broker = broker
-        self.on_shutdown = on_shutdown
-
-    async def run(self) -> None:
-        App.ran.append(self)
-
-
-class Calls:
-    async def drain(self) -> None:
-        pass
-
-
 async def test_the_handlers_get_the_pool_the_client_and_the_settings_of_the_environment(
     environment: Environment, monkeypatch: pytest.MonkeyPatch
 ):
@@ -77,13 +61,13 @@ async def test_the_handlers_get_the_pool_the_client_and_the_settings_of_the_envi
     environment.set("WORKER_ACK_WAIT_S", "9.5")
     environment.set("RESPONSE_TTL_S", "3600")
     environment.set("LOG_LEVEL", "DEBUG")
-    broker, js, registered, connected, calls = Broker(), object(), [], [], Calls()
+    broker, js, registered, connected, calls = Broker(), object(), [], [], InHand()
 
     async def connect(given: Any, **kwargs: Any) -> object:
         connected.append((given, kwargs))
         return js
 
-    async def register(given: Any, **kwargs: Any) -> Calls:
+    async def register(given: Any, **kwargs: Any) -> InHand:
         registered.append((given, kwargs))
         return calls
 

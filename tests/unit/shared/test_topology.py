@@ -59,10 +59,13 @@ def test_a_service_subscribes_its_handlers_where_the_table_says():
 
     broker = Broker()
     handlers = {"chat_call": chat_call, "cancel": cancel, "complete": complete, "count": count}
-    bus.subscribe(broker, "worker", handlers, concurrency=8)  # type: ignore[arg-type]
+    in_hand = bus.subscribe(broker, "worker", handlers, concurrency=8)  # type: ignore[arg-type]
     by_subject = {subject: (options, handler) for subject, options, handler in broker.subscribed}
-    assert by_subject[subjects.ALL_CHAT_CALLS][1] is chat_call
+    assert in_hand is not None and by_subject[subjects.ALL_CHAT_CALLS][1] == in_hand.take
+    assert in_hand._handle is chat_call
     assert by_subject[subjects.ALL_CHAT_CALLS][0]["durable"] == "worker"
+    # One message at a time through FastStream's dispatch: each is handled in a task of its own.
+    assert "max_workers" not in by_subject[subjects.ALL_CHAT_CALLS][0]
     assert by_subject[subjects.ALL_CANCELS] == ({"no_reply": True}, cancel)
     assert by_subject[subjects.BACKEND_COMPLETE][0]["queue"] == "worker"
     assert by_subject[subjects.BACKEND_COUNT][1] is count

@@ -39,6 +39,8 @@ def window_row(index: int, started_s: float, total: int, cell: stats.Cell) -> di
         "p99_ms": summary["p99_ms"],
         "mongo_cpu_ms": cpu.get("mongo"),
         "system_cpu_ms": _system_cpu(cpu),
+        # Each process's share: which one's cost grows with the data.
+        "cpu_ms": {name: v for name, v in cpu.items() if name not in OUTSIDE},
     }
 
 

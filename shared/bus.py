@@ -155,13 +155,12 @@ def subscribe(
     *,
     concurrency: int,
     durable: ConsumerConfig | None = None,
-) -> InHand | None:
+) -> InHand:
     """Subscribe ``service``'s ``handlers`` (by the names ``shared.topology`` gives them) where the table
     routes its messages; call before the broker starts. Its durable consumer (named after the service,
     its replicas a deliver group) settles messages itself (``AckPolicy.MANUAL``), handles each in a
-    task of its own (``InHand``: returned, for its ``drain`` at shutdown; None for a service without
-    one) and gets ``durable`` as its configuration: several filter subjects must be in it, one is the
-    subscription's subject."""
+    task of its own (``InHand``: returned, for its ``drain`` at shutdown) and gets ``durable`` as its
+    configuration: several filter subjects must be in it, one is the subscription's subject."""
     handlers = {"health": _answer_health, **handlers}
     for route, consumer in topology.consumed_by(service):
         subject = topology.listen(route, service)
@@ -176,7 +175,7 @@ def subscribe(
                 )
     filters = topology.durable_filters(service)
     if not filters:
-        return None
+        raise ValueError(f"the topology gives {service!r} no durable consumer")
     [name] = {c.handler for _, c in topology.consumed_by(service) if c.delivery is topology.Delivery.DURABLE}
     in_hand = InHand(handlers[name or ""], limit=concurrency, grace_s=GRACEFUL_TIMEOUT_S)
     broker.subscriber(

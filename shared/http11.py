@@ -7,7 +7,7 @@ in flight (bench/README.md, fourteenth pass). A backend call needs little of wha
 request at a time on a connection, a body of bytes, an answer read as it streams. So this transport:
 - keeps idle connections last in, first out, and never reuses one whose server closed it, broke it
   or said something unasked (a ``408`` before it closes), as its stream reader already knows, nor
-  one idle past ``IDLE_EXPIRY_S``;
+  one idle past ``IDLE_EXPIRY_S`` (httpx's is 5 s);
 - sends a request's head and body in one system call;
 - opens at most ``MAX_CONNECTIONS`` at once, a request past them waiting up to its pool timeout;
 - raises httpx's own errors (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``, ...), so a
@@ -27,8 +27,9 @@ import httpx
 
 MAX_CONNECTIONS = 1000
 MAX_IDLE = 200
-# httpx's default keep-alive expiry; servers close idle connections after about as long (uvicorn: 5 s).
-IDLE_EXPIRY_S = 5.0
+# Under the 5 s after which the servers backends run on close an idle connection (uvicorn's, so vLLM's
+# and SGLang's; llama.cpp's): a request sent on one just as its server closes it would fail.
+IDLE_EXPIRY_S = 4.0
 _READ_SIZE = 64 * 1024
 
 

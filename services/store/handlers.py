@@ -94,7 +94,6 @@ async def register(
     # Held requests take handlers of their own, so the other events keep `concurrency` of them.
     slots = concurrency + pairing.capacity
     in_hand = bus.subscribe(broker, DURABLE, {"event": on_event}, concurrency=slots, durable=config)
-    assert in_hand is not None  # the store's durable is in the topology
 
     async def exhausted(raw: RawStreamMsg, reason: str) -> None:
         await _tell_unstored(nc, raw.subject or "")

@@ -94,7 +94,6 @@ async def register(
 
     handlers = {"chat_call": calls.handle, "cancel": on_cancel, "complete": on_complete, "count": on_count}
     in_hand = bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=config)
-    assert in_hand is not None  # the worker's durable is in the topology
     await deadletter.watch_exhausted(broker.connection, js, consumer=DURABLE, on_exhausted=calls.exhausted)
     return in_hand
 

@@ -3,6 +3,8 @@ and the store's durable filters come from it."""
 
 from pathlib import Path
 
+import pytest
+
 from shared import bus, subjects, topology
 from shared.topology import Delivery
 
@@ -61,7 +63,7 @@ def test_a_service_subscribes_its_handlers_where_the_table_says():
     handlers = {"chat_call": chat_call, "cancel": cancel, "complete": complete, "count": count}
     in_hand = bus.subscribe(broker, "worker", handlers, concurrency=8)  # type: ignore[arg-type]
     by_subject = {subject: (options, handler) for subject, options, handler in broker.subscribed}
-    assert in_hand is not None and by_subject[subjects.ALL_CHAT_CALLS][1] == in_hand.take
+    assert by_subject[subjects.ALL_CHAT_CALLS][1] == in_hand.take
     assert in_hand._handle is chat_call
     assert by_subject[subjects.ALL_CHAT_CALLS][0]["durable"] == "worker"
     # One message at a time through FastStream's dispatch: each is handled in a task of its own.
@@ -71,3 +73,8 @@ def test_a_service_subscribes_its_handlers_where_the_table_says():
     assert by_subject[subjects.BACKEND_COUNT][1] is count
     assert subjects.health("worker") in by_subject
     assert len(broker.subscribed) == 5
+
+
+def test_a_service_the_table_gives_no_durable_is_not_subscribed_as_one():
+    with pytest.raises(ValueError, match="no durable consumer"):
+        bus.subscribe(Broker(), "api", {}, concurrency=8)  # type: ignore[arg-type]

@@ -9,7 +9,8 @@ request at a time on a connection, a body of bytes, an answer read as it streams
   or said something unasked (a ``408`` before it closes), as its stream reader already knows, nor
   one idle past ``IDLE_EXPIRY_S`` (httpx's is 5 s);
 - sends a request's head and body in one system call;
-- opens at most ``MAX_CONNECTIONS`` at once, a request past them waiting up to its pool timeout;
+- has at most ``MAX_CONNECTIONS`` requests on its connections at once, one past them waiting up to
+  its pool timeout;
 - raises httpx's own errors (``ConnectError``, ``ReadTimeout``, ``RemoteProtocolError``, ...), so a
   caller sees what httpx's transport would raise.
 TLS verifies as httpx does (``httpx.create_ssl_context``: certifi, or ``SSL_CERT_FILE``). No HTTP/2,

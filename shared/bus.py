@@ -161,6 +161,9 @@ def subscribe(
     its replicas a deliver group) settles messages itself (``AckPolicy.MANUAL``), handles each in a
     task of its own (``InHand``: returned, for its ``drain`` at shutdown) and gets ``durable`` as its
     configuration: several filter subjects must be in it, one is the subscription's subject."""
+    filters = topology.durable_filters(service)
+    if not filters:
+        raise ValueError(f"the topology gives {service!r} no durable consumer")
     handlers = {"health": _answer_health, **handlers}
     for route, consumer in topology.consumed_by(service):
         subject = topology.listen(route, service)
@@ -173,9 +176,6 @@ def subscribe(
                 broker.subscriber(subject, queue=service, max_workers=concurrency)(
                     handlers[consumer.handler or ""]
                 )
-    filters = topology.durable_filters(service)
-    if not filters:
-        raise ValueError(f"the topology gives {service!r} no durable consumer")
     [name] = {c.handler for _, c in topology.consumed_by(service) if c.delivery is topology.Delivery.DURABLE}
     in_hand = InHand(handlers[name or ""], limit=concurrency, grace_s=GRACEFUL_TIMEOUT_S)
     broker.subscriber(

@@ -79,8 +79,7 @@ def register(
         turns.forget((await eventlog.decode(js, msg)).response_id)
 
     handlers = {"requested": on_requested, "deleted": on_deleted}
-    in_hand = bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=consumer_config())
-    return in_hand
+    return bus.subscribe(broker, DURABLE, handlers, concurrency=concurrency, durable=consumer_config())
 
 
 def consumer_config() -> ConsumerConfig:

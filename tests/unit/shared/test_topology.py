@@ -76,5 +76,7 @@ def test_a_service_subscribes_its_handlers_where_the_table_says():
 
 
 def test_a_service_the_table_gives_no_durable_is_not_subscribed_as_one():
+    broker = Broker()
     with pytest.raises(ValueError, match="no durable consumer"):
-        bus.subscribe(Broker(), "api", {}, concurrency=8)  # type: ignore[arg-type]
+        bus.subscribe(broker, "api", {}, concurrency=8)  # type: ignore[arg-type]
+    assert broker.subscribed == []  # refused before anything was subscribed
